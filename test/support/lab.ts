@@ -1,0 +1,64 @@
+/**
+ * Starts the lab in-process for a test: ephemeral ports, a temporary state folder, every service.
+ * Also points this process at it (CA trust, managed identity variables, *.localhost resolution).
+ */
+import "../../emulator/lab/localhostResolver.js";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import tls from "node:tls";
+import { startLab, type Lab } from "../../emulator/lab/core/lab.js";
+import { labServices } from "../../emulator/lab/services.js";
+
+export interface TestLab extends Lab {
+  stateDir: string;
+  /** Calls the lab control API. */
+  control(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }>;
+  /** Stops the lab and removes its state folder (unless `keepState`). */
+  dispose(options?: { keepState?: boolean }): Promise<void>;
+}
+
+let caInstalled: string | undefined;
+
+/** Makes Node's default TLS trust (https, fetch, the SDKs) include the lab root, as NODE_EXTRA_CA_CERTS would. */
+export function trustLabCa(caCertPath: string): void {
+  if (caInstalled === caCertPath) return;
+  const ca = readFileSync(caCertPath, "utf8");
+  const setDefault = (tls as unknown as { setDefaultCACertificates?: (certs: string[]) => void })
+    .setDefaultCACertificates;
+  if (!setDefault) throw new Error("This Node.js lacks tls.setDefaultCACertificates (needs Node 22.15+).");
+  setDefault([...tls.getCACertificates("default"), ca]);
+  caInstalled = caCertPath;
+}
+
+export async function startTestLab(options: { stateDir?: string } = {}): Promise<TestLab> {
+  const stateDir = options.stateDir ?? mkdtempSync(join(tmpdir(), "lab-"));
+  const lab = await startLab({
+    stateDir,
+    ports: "ephemeral",
+    services: labServices({ ephemeralPorts: true }),
+    log: () => {},
+  });
+  trustLabCa(lab.endpoints.env.NODE_EXTRA_CA_CERTS!);
+  for (const [k, v] of Object.entries(lab.endpoints.env)) {
+    if (k !== "NODE_OPTIONS") process.env[k] = v;
+  }
+  const controlUrl = lab.ctx.servers.control.url;
+  return {
+    ...lab,
+    stateDir,
+    async control(method, path, body) {
+      const res = await fetch(`${controlUrl}${path}`, {
+        method,
+        headers: body === undefined ? {} : { "content-type": "application/json" },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      const text = await res.text();
+      return { status: res.status, body: text ? JSON.parse(text) : undefined };
+    },
+    async dispose(opts) {
+      await lab.stop();
+      if (!opts?.keepState) rmSync(stateDir, { recursive: true, force: true });
+    },
+  };
+}
