@@ -254,11 +254,9 @@ const aksClusterId = z.string().transform((s, ctx): AksCluster => {
   return { id: s, subscriptionId: m[1]!, resourceGroup: m[2]!, name: m[3]! };
 });
 
-const namespace = z
-  .string()
-  .regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, {
-    error: "must list Kubernetes namespace names (DNS labels)",
-  });
+const namespace = z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, {
+  error: "must list Kubernetes namespace names (DNS labels)",
+});
 
 /** NCRONTAB as Azure Functions timers take it: second minute hour day month day-of-week. */
 const NCRONTAB_FIELDS: readonly { min: number; max: number; names?: readonly string[] }[] = [
