@@ -9,11 +9,8 @@
  * except the lab-only ones, which must never reach Azure). `test/unit/infra` checks all three agree.
  */
 import { z } from "zod";
+import { STAGES, type Stage } from "./domain/bindings.js";
 import { ConfigurationError } from "./errors.js";
-
-/** The hops of the chain, in the names used by stage order, probe deadlines and reports. */
-export const STAGES = ["kubernetes", "apim", "frontDoor"] as const;
-export type Stage = (typeof STAGES)[number];
 
 /** An ARM scope to discover Front Door profiles or APIM services in. */
 export interface ArmScope {
