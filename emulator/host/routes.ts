@@ -175,7 +175,14 @@ function tokenizeSegment(segment: string): (string | Parameter)[] {
       if (j >= segment.length) throw new Error(`The route segment '${segment}' has an unclosed '{'.`);
       if (literal) tokens.push(literal);
       literal = "";
-      tokens.push(parseParameter(segment.slice(i + 1, j)));
+      tokens.push(
+        parseParameter(
+          segment
+            .slice(i + 1, j)
+            .replace(/\{\{/g, "{")
+            .replace(/\}\}/g, "}"),
+        ),
+      );
       i = j;
     } else if (ch === "}") {
       throw new Error(`The route segment '${segment}' has an unmatched '}'.`);
