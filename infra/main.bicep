@@ -115,7 +115,7 @@ var deploymentContainerName = 'app-package'
 var deadLetterContainerName = 'eventgrid-deadletter'
 
 @description('The non-empty, trimmed items of a comma-separated list.')
-func csv(list string) array => filter(map(split(list, ','), item => trim(item)), item => !empty(item))
+func csv(items string) array => filter(map(split(items, ','), item => trim(item)), item => !empty(item))
 
 var vaults = csv(keyVaultIds)
 var frontDoorProfiles = csv(frontDoorProfileIds)
@@ -294,12 +294,22 @@ module aksAccess 'modules/aksAccess.bicep' = [
 
 // ---- Key Vault events ------------------------------------------------------------------------------
 
-module vaultEvents 'modules/vaultEvents.bicep' = [
+// A system topic lives in its source's region: read each vault's location (a runtime value, which
+// a module parameter can carry).
+resource vaultRefs 'Microsoft.KeyVault/vaults@2023-07-01' existing = [
   for id in vaults: {
+    name: last(split(id, '/'))
+    scope: resourceGroup(split(id, '/')[2], split(id, '/')[4])
+  }
+]
+
+module vaultEvents 'modules/vaultEvents.bicep' = [
+  for (id, i) in vaults: {
     name: 'vaultEvents-${uniqueString(id)}'
     scope: resourceGroup(split(id, '/')[2], split(id, '/')[4])
     params: {
       vaultName: last(split(id, '/'))
+      location: vaultRefs[i].location
       actionGroupId: monitoring.outputs.actionGroupId
       tags: tags
     }

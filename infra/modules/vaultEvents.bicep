@@ -2,6 +2,10 @@
 // storage that has no keys), and an alert as soon as one event is dead-lettered.
 
 param vaultName string
+
+@description('Region of the vault (a system topic lives in its source\'s region).')
+param location string
+
 param tags object = {}
 
 @description('Resource id of the action group the alert notifies.')
@@ -13,7 +17,7 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
 
 resource systemTopic 'Microsoft.EventGrid/systemTopics@2022-06-15' = {
   name: 'evgt-${vaultName}'
-  location: vault.location
+  location: location
   tags: tags
   identity: { type: 'SystemAssigned' }
   properties: {
