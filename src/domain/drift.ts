@@ -1,0 +1,219 @@
+/**
+ * Drift: for each binding, compare what the resource is configured with and what its endpoints
+ * actually serve against the vault's current version, classify the difference, and decide whether
+ * to repair it by starting a rollout or only to report it.
+ */
+import { normaliseThumbprint } from "./x509.js";
+
+/** What the resource is configured with. */
+export type ConfiguredObservation =
+  /** A pinned vault version (APIM versioned `keyVaultId`, Front Door `secretVersion`, our Secret annotation). */
+  | { status: "version"; version: string }
+  /** Follows the vault's latest version by itself (versionless reference). */
+  | { status: "latest" }
+  /** The configuration could not be read, or names no vault version (e.g. a hand-made Secret). */
+  | { status: "unknown"; message: string };
+
+/** What one endpoint served. */
+export type ServedObservation =
+  | { hostName: string; status: "served"; thumbprint: string }
+  | { hostName: string; status: "unreachable"; message: string }
+  /**
+   * Not probed for a thumbprint: no host to probe, or the certificate is a client certificate or a
+   * CA bundle, whose handshake shows someone else's leaf.
+   */
+  | { hostName: string; status: "notProbed" };
+
+/** The vault side: the current version and what it looks like. */
+export interface VaultCurrent {
+  version: string;
+  thumbprint: string;
+  /** ISO 8601 expiry of the current version. */
+  notAfter?: string;
+  /** Older versions, to tell a stale certificate from a foreign one. */
+  previous?: { version: string; thumbprint: string }[];
+}
+
+/** Everything observed about one binding. */
+export interface BindingObservation {
+  bindingId: string;
+  configured: ConfiguredObservation;
+  served: ServedObservation[];
+}
+
+/** How a binding relates to the vault. */
+export type DriftClass =
+  /** Configured and serving the current version. */
+  | "InSync"
+  /** Configured with an older version. */
+  | "ConfiguredStale"
+  /** Configured right, but an endpoint serves an older version of the certificate. */
+  | "ServingStale"
+  /** An endpoint serves a certificate that is no version of this one (changed by hand?). */
+  | "ServingUnknown"
+  /** An endpoint could not be reached, so nothing can be said about it. */
+  | "Unreachable"
+  /** The configuration could not be read or names no version. */
+  | "ConfigurationUnknown";
+
+/** The repair decision for one binding. */
+export type DriftAction = "none" | "startRollout" | "reportOnly";
+
+/** Classification and decision for one binding, each with a reason and a sentence. */
+export interface DriftVerdict {
+  bindingId: string;
+  classification: DriftClass;
+  action: DriftAction;
+  reason: string;
+  message: string;
+}
+
+/** Options of the drift decision. */
+export interface DriftOptions {
+  /** `repair` starts rollouts; `report` only reports. Default `repair`. */
+  mode?: "repair" | "report";
+  /** A rollout of this certificate is already running: report only, it may be mid-propagation. */
+  rolloutInProgress?: boolean;
+}
+
+const same = (a: string, b: string) => normaliseThumbprint(a) === normaliseThumbprint(b);
+
+/** Classifies one binding against the vault's current version. Pure. */
+export function classifyBinding(
+  obs: BindingObservation,
+  vault: VaultCurrent,
+): { classification: DriftClass; message: string } {
+  if (obs.configured.status === "unknown") {
+    return {
+      classification: "ConfigurationUnknown",
+      message: `The configuration could not be matched to a vault version: ${obs.configured.message}`,
+    };
+  }
+  if (
+    obs.configured.status === "version" &&
+    obs.configured.version.toLowerCase() !== vault.version.toLowerCase()
+  ) {
+    return {
+      classification: "ConfiguredStale",
+      message: `The resource is configured with version ${obs.configured.version}; the vault's current version is ${vault.version}.`,
+    };
+  }
+  const wrong = obs.served.filter(
+    (s): s is Extract<ServedObservation, { status: "served" }> =>
+      s.status === "served" && !same(s.thumbprint, vault.thumbprint),
+  );
+  if (wrong.length) {
+    const known = new Map((vault.previous ?? []).map((p) => [normaliseThumbprint(p.thumbprint), p.version]));
+    const foreign = wrong.filter((w) => !known.has(normaliseThumbprint(w.thumbprint)));
+    const list = wrong
+      .map(
+        (w) =>
+          `${w.hostName} serves ${normaliseThumbprint(w.thumbprint)}${known.has(normaliseThumbprint(w.thumbprint)) ? ` (version ${known.get(normaliseThumbprint(w.thumbprint))})` : ""}`,
+      )
+      .join(", ");
+    return foreign.length
+      ? {
+          classification: "ServingUnknown",
+          message: `${list}; that is no version of this certificate (current ${vault.thumbprint}).`,
+        }
+      : {
+          classification: "ServingStale",
+          message: `${list}, an older version; the current one is ${vault.thumbprint}.`,
+        };
+  }
+  const unreachable = obs.served.filter(
+    (s): s is Extract<ServedObservation, { status: "unreachable" }> => s.status === "unreachable",
+  );
+  if (unreachable.length) {
+    return {
+      classification: "Unreachable",
+      message: unreachable.map((u) => `${u.hostName} could not be probed: ${u.message}`).join("; "),
+    };
+  }
+  const probed = obs.served.some((s) => s.status === "served");
+  return {
+    classification: "InSync",
+    message: probed
+      ? `Configured with and serving the current version ${vault.version}.`
+      : `Configured with the current version ${vault.version}; no endpoint shows this certificate in a handshake.`,
+  };
+}
+
+/** Classifies one binding and decides what to do about it, at `now`. Pure. */
+export function judgeDrift(
+  obs: BindingObservation,
+  vault: VaultCurrent,
+  now: Date,
+  options: DriftOptions = {},
+): DriftVerdict {
+  const { classification, message } = classifyBinding(obs, vault);
+  const base = { bindingId: obs.bindingId, classification };
+  if (classification === "InSync") return { ...base, action: "none", reason: "InSync", message };
+  if (classification === "Unreachable" || classification === "ConfigurationUnknown") {
+    return {
+      ...base,
+      action: "reportOnly",
+      reason: classification,
+      message: `${message} A rollout would not help; look at it.`,
+    };
+  }
+  if (vault.notAfter && now >= new Date(vault.notAfter)) {
+    return {
+      ...base,
+      action: "reportOnly",
+      reason: "VaultVersionExpired",
+      message: `${message} The vault's current version expired at ${vault.notAfter}, so it is not rolled out; renew it.`,
+    };
+  }
+  if (options.rolloutInProgress) {
+    return {
+      ...base,
+      action: "reportOnly",
+      reason: "RolloutInProgress",
+      message: `${message} A rollout of this certificate is running.`,
+    };
+  }
+  if (options.mode === "report") {
+    return {
+      ...base,
+      action: "reportOnly",
+      reason: "ReportOnlyMode",
+      message: `${message} Drift repair is set to report only.`,
+    };
+  }
+  return {
+    ...base,
+    action: "startRollout",
+    reason: classification,
+    message: `${message} Starting a rollout of version ${vault.version}.`,
+  };
+}
+
+/** The drift decision for one certificate: each binding's verdict and the rollout to start, if any. */
+export interface DriftDecision {
+  verdicts: DriftVerdict[];
+  /** The repair rollout: the current version to the drifted bindings only. */
+  rollout?: { version: string; targets: string[]; reason: string; message: string };
+}
+
+/** Judges every binding of one certificate and gathers the repairs into one rollout. Pure. */
+export function decideDriftRepair(
+  observations: readonly BindingObservation[],
+  vault: VaultCurrent,
+  now: Date,
+  options: DriftOptions = {},
+): DriftDecision {
+  const verdicts = observations.map((o) => judgeDrift(o, vault, now, options));
+  const repair = verdicts.filter((v) => v.action === "startRollout");
+  if (repair.length === 0) return { verdicts };
+  const kinds = [...new Set(repair.map((v) => v.classification))];
+  return {
+    verdicts,
+    rollout: {
+      version: vault.version,
+      targets: repair.map((v) => v.bindingId),
+      reason: kinds.length === 1 ? (kinds[0] as string) : "Drift",
+      message: `${repair.length} of ${verdicts.length} binding(s) drifted from version ${vault.version} (${kinds.join(", ")}).`,
+    },
+  };
+}

@@ -1,0 +1,226 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import {
+  decideDriftRepair,
+  judgeDrift,
+  type BindingObservation,
+  type DriftAction,
+  type DriftClass,
+  type DriftOptions,
+  type VaultCurrent,
+} from "../../../src/domain/drift.js";
+import { NOW, daysFrom } from "../../support/certificateBuilders.js";
+
+const T_NEW = "1".repeat(40);
+const T_OLD = "2".repeat(40);
+const T_FOREIGN = "3".repeat(40);
+
+const vault: VaultCurrent = {
+  version: "v2",
+  thumbprint: T_NEW,
+  notAfter: daysFrom(NOW, 80).toISOString(),
+  previous: [{ version: "v1", thumbprint: T_OLD }],
+};
+
+/** An observation of a binding that is in sync; override parts to make it drift. */
+function anObservation(over: Partial<BindingObservation> = {}): BindingObservation {
+  return {
+    bindingId: "apim:gw",
+    configured: { status: "version", version: "v2" },
+    served: [{ hostName: "gw.contoso.test", status: "served", thumbprint: T_NEW }],
+    ...over,
+  };
+}
+
+const cases: {
+  name: string;
+  obs: BindingObservation;
+  vault?: VaultCurrent;
+  options?: DriftOptions;
+  classification: DriftClass;
+  action: DriftAction;
+  reason: string;
+  message?: RegExp;
+}[] = [
+  {
+    name: "configured and serving the current version is in sync",
+    obs: anObservation(),
+    classification: "InSync",
+    action: "none",
+    reason: "InSync",
+  },
+  {
+    name: "thumbprints compare whatever their case or separators",
+    obs: anObservation({
+      served: [
+        {
+          hostName: "gw.contoso.test",
+          status: "served",
+          thumbprint: T_NEW.toLowerCase().replace(/(..)/g, "$1:"),
+        },
+      ],
+    }),
+    classification: "InSync",
+    action: "none",
+    reason: "InSync",
+  },
+  {
+    name: "a versionless reference serving the current version is in sync",
+    obs: anObservation({ configured: { status: "latest" } }),
+    classification: "InSync",
+    action: "none",
+    reason: "InSync",
+  },
+  {
+    name: "a binding nothing can probe but configured right is in sync, and says it was not seen",
+    obs: anObservation({ served: [{ hostName: "gw.contoso.test", status: "notProbed" }] }),
+    classification: "InSync",
+    action: "none",
+    reason: "InSync",
+    message: /no endpoint shows/,
+  },
+  {
+    name: "a resource configured with an older version is ConfiguredStale and gets a rollout",
+    obs: anObservation({
+      configured: { status: "version", version: "v1" },
+      served: [{ hostName: "gw.contoso.test", status: "served", thumbprint: T_OLD }],
+    }),
+    classification: "ConfiguredStale",
+    action: "startRollout",
+    reason: "ConfiguredStale",
+    message: /configured with version v1; the vault's current version is v2/,
+  },
+  {
+    name: "configured right but serving the old version is ServingStale and gets a rollout",
+    obs: anObservation({
+      configured: { status: "latest" },
+      served: [{ hostName: "gw.contoso.test", status: "served", thumbprint: T_OLD }],
+    }),
+    classification: "ServingStale",
+    action: "startRollout",
+    reason: "ServingStale",
+    message: /\(version v1\)/,
+  },
+  {
+    name: "a Secret changed by hand to a foreign certificate is ServingUnknown and gets a rollout",
+    obs: anObservation({
+      served: [{ hostName: "backend.contoso.test", status: "served", thumbprint: T_FOREIGN }],
+    }),
+    classification: "ServingUnknown",
+    action: "startRollout",
+    reason: "ServingUnknown",
+    message: /no version of this certificate/,
+  },
+  {
+    name: "one foreign host among stale ones makes the binding ServingUnknown",
+    obs: anObservation({
+      served: [
+        { hostName: "a.contoso.test", status: "served", thumbprint: T_OLD },
+        { hostName: "b.contoso.test", status: "served", thumbprint: T_FOREIGN },
+      ],
+    }),
+    classification: "ServingUnknown",
+    action: "startRollout",
+    reason: "ServingUnknown",
+  },
+  {
+    name: "an unreachable endpoint is reported, not repaired",
+    obs: anObservation({
+      served: [{ hostName: "gw.contoso.test", status: "unreachable", message: "connect ECONNREFUSED" }],
+    }),
+    classification: "Unreachable",
+    action: "reportOnly",
+    reason: "Unreachable",
+    message: /ECONNREFUSED/,
+  },
+  {
+    name: "a wrong certificate on one host outweighs another host being unreachable",
+    obs: anObservation({
+      served: [
+        { hostName: "a.contoso.test", status: "unreachable", message: "timeout" },
+        { hostName: "b.contoso.test", status: "served", thumbprint: T_OLD },
+      ],
+    }),
+    classification: "ServingStale",
+    action: "startRollout",
+    reason: "ServingStale",
+  },
+  {
+    name: "a configuration that names no version is reported, not repaired",
+    obs: anObservation({
+      configured: { status: "unknown", message: "the Secret has no version annotation." },
+    }),
+    classification: "ConfigurationUnknown",
+    action: "reportOnly",
+    reason: "ConfigurationUnknown",
+  },
+  {
+    name: "in report mode drift is only reported",
+    obs: anObservation({ configured: { status: "version", version: "v1" } }),
+    options: { mode: "report" },
+    classification: "ConfiguredStale",
+    action: "reportOnly",
+    reason: "ReportOnlyMode",
+  },
+  {
+    name: "while a rollout of the certificate runs, drift is only reported",
+    obs: anObservation({ served: [{ hostName: "gw.contoso.test", status: "served", thumbprint: T_OLD }] }),
+    options: { rolloutInProgress: true },
+    classification: "ServingStale",
+    action: "reportOnly",
+    reason: "RolloutInProgress",
+  },
+  {
+    name: "an expired current version in the vault is not rolled out, only reported",
+    obs: anObservation({ configured: { status: "version", version: "v1" } }),
+    vault: { ...vault, notAfter: daysFrom(NOW, -1).toISOString() },
+    classification: "ConfiguredStale",
+    action: "reportOnly",
+    reason: "VaultVersionExpired",
+    message: /renew it/,
+  },
+];
+
+for (const c of cases) {
+  test(c.name, () => {
+    const v = judgeDrift(c.obs, c.vault ?? vault, NOW, c.options);
+    assert.equal(v.classification, c.classification, v.message);
+    assert.equal(v.action, c.action);
+    assert.equal(v.reason, c.reason);
+    assert.equal(v.bindingId, c.obs.bindingId);
+    if (c.message) assert.match(v.message, c.message);
+  });
+}
+
+test("drifted bindings of one certificate are repaired by one rollout to the current version, for them only", () => {
+  const d = decideDriftRepair(
+    [
+      anObservation({ bindingId: "k8s" }),
+      anObservation({ bindingId: "apim", configured: { status: "version", version: "v1" } }),
+      anObservation({
+        bindingId: "fd",
+        served: [{ hostName: "api.contoso.test", status: "served", thumbprint: T_FOREIGN }],
+      }),
+      anObservation({
+        bindingId: "down",
+        served: [{ hostName: "x.contoso.test", status: "unreachable", message: "timeout" }],
+      }),
+    ],
+    vault,
+    NOW,
+  );
+  assert.deepEqual(
+    d.verdicts.map((v) => v.action),
+    ["none", "startRollout", "startRollout", "reportOnly"],
+  );
+  assert.deepEqual(d.rollout?.targets, ["apim", "fd"]);
+  assert.equal(d.rollout?.version, "v2");
+  assert.equal(d.rollout?.reason, "Drift");
+  assert.match(d.rollout?.message ?? "", /2 of 4 binding\(s\) drifted/);
+});
+
+test("nothing drifted means no rollout", () => {
+  const d = decideDriftRepair([anObservation(), anObservation({ bindingId: "b" })], vault, NOW);
+  assert.equal(d.rollout, undefined);
+  assert.equal(d.verdicts.length, 2);
+});
