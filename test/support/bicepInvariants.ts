@@ -331,6 +331,25 @@ const hopIdentitiesReadVaultSecrets: Check = (m) => {
     .map((p) => `No Key Vault Secrets User assignment on the vault covers the identities in ${p}.`);
 };
 
+/** The AKS writer role covers exactly the namespaces the app scans (KUBERNETES_NAMESPACES), no others. */
+const aksWriterOnScannedNamespaces: Check = (m) => {
+  const setting = at(appSettingsOf(m)[0]?.value, "KUBERNETES_NAMESPACES");
+  const settingRoots = rootParams(m, m.main, identifiers(setting));
+  const writers = roleAssignments(m).filter((a) => a.roles.includes("a7ffa36f-339b-4b5c-8bdf-e2c188b2c0eb"));
+  return writers.flatMap((a) => {
+    const scope = a.file.resources.find((r) => r.symbol === a.scopeSymbol);
+    const header = scope?.loop ?? [];
+    const inIndex = header.findIndex((t) => t.value === "in");
+    const roots = rootParams(m, a.file, identifiers(header.slice(inIndex + 1)));
+    const same = roots.size > 0 && settingRoots.size > 0 && [...roots].every((r) => settingRoots.has(r));
+    return same
+      ? []
+      : [
+          `${where(a.file, a.resource)} must be scoped to the namespaces listed in KUBERNETES_NAMESPACES (and only those).`,
+        ];
+  });
+};
+
 /** The Function App accepts HTTPS only. */
 const httpsOnly: Check = (m) =>
   sites(m)
@@ -562,6 +581,7 @@ export const CHECKS = {
   everyRoleIsGranted,
   certificatesOfficerOnlyWhenRenewing,
   hopIdentitiesReadVaultSecrets,
+  aksWriterOnScannedNamespaces,
   httpsOnly,
   tlsMinimum12,
   ftpAndBasicAuthOff,

@@ -133,6 +133,12 @@ const MUTATIONS: { name: string; check: CheckName; file: string; change: (text: 
     ),
   },
   {
+    name: "the AKS writer is granted on kube-system, a namespace the app does not scan",
+    check: "aksWriterOnScannedNamespaces",
+    file: "infra/main.bicep",
+    change: replace("      namespaces: namespaces\n", "      namespaces: ['kube-system']\n"),
+  },
+  {
     name: "HTTPS only is turned off (with the old value left in a comment)",
     check: "httpsOnly",
     file: "infra/modules/functionApp.bicep",
