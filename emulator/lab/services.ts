@@ -5,7 +5,12 @@
 import type { LabService } from "./core/lab.js";
 import { controlService } from "./control/service.js";
 import { identityService, IDENTITY_PORT } from "./identity/service.js";
+import { armService } from "./arm/service.js";
 
 export function labServices(options: { ephemeralPorts: boolean }): LabService[] {
-  return [controlService(), identityService({ port: options.ephemeralPorts ? 0 : IDENTITY_PORT })];
+  return [
+    controlService(),
+    identityService({ port: options.ephemeralPorts ? 0 : IDENTITY_PORT }),
+    armService(),
+  ];
 }

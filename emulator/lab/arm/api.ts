@@ -54,6 +54,8 @@ export interface FrontDoorDomainView {
   effectiveSince: string;
   /** Endpoints (host names `*.azurefd.net`) whose routes use this domain. */
   endpointHostNames: string[];
+  /** The origins of the origin group the domain's route forwards to. */
+  origins: FrontDoorOriginView[];
 }
 
 /** One Front Door origin. */

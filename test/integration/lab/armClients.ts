@@ -1,0 +1,80 @@
+/** Real ARM SDK clients pointed at a test lab, and small helpers for the ARM tests. */
+import { ApiManagementClient } from "@azure/arm-apimanagement";
+import { CdnManagementClient } from "@azure/arm-cdn";
+import { DefaultAzureCredential, ManagedIdentityCredential, type TokenCredential } from "@azure/identity";
+import type { TestLab } from "../../support/lab.js";
+
+export const ARM_SCOPE = "https://management.azure.com/.default";
+
+/** Fast retries so fault tests stay quick; everything else is the SDKs' defaults. */
+const retryOptions = { retryDelayInMs: 20, maxRetryDelayInMs: 200 };
+
+export function credentialFor(
+  identity?: "controlPlane" | "operator" | "nobody",
+  lab?: TestLab,
+): TokenCredential {
+  if (!identity || identity === "controlPlane") return new DefaultAzureCredential();
+  return new ManagedIdentityCredential({ clientId: lab!.ctx.seed.identities[identity].clientId });
+}
+
+export function cdnClient(
+  lab: TestLab,
+  credential: TokenCredential = new DefaultAzureCredential(),
+): CdnManagementClient {
+  const url = lab.ctx.servers.arm.url;
+  return new CdnManagementClient(credential, lab.ctx.seed.subscriptionId, {
+    $host: url,
+    endpoint: url,
+    credentialScopes: [ARM_SCOPE],
+    retryOptions,
+  });
+}
+
+export function apimClient(
+  lab: TestLab,
+  credential: TokenCredential = new DefaultAzureCredential(),
+): ApiManagementClient {
+  const url = lab.ctx.servers.arm.url;
+  return new ApiManagementClient(credential, lab.ctx.seed.subscriptionId, {
+    $host: url,
+    endpoint: url,
+    credentialScopes: [ARM_SCOPE],
+    retryOptions,
+  });
+}
+
+/** Polls `check` until it returns a value (not undefined/false) or the deadline passes. */
+export async function eventually<T>(
+  check: () => T | undefined | false | Promise<T | undefined | false>,
+  timeoutMs = 10_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`Condition not met within ${timeoutMs} ms.`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** Raw ARM call with a token of the control plane identity (for shapes the SDKs hide). */
+export async function armFetch(
+  lab: TestLab,
+  method: string,
+  path: string,
+  options: { body?: unknown; token?: string | null; headers?: Record<string, string> } = {},
+): Promise<{ status: number; headers: Headers; body: any }> {
+  let token = options.token;
+  if (token === undefined) token = (await new DefaultAzureCredential().getToken(ARM_SCOPE))!.token;
+  const res = await fetch(`${lab.ctx.servers.arm.url}${path}`, {
+    method,
+    headers: {
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+      ...(options.body === undefined ? {} : { "content-type": "application/json" }),
+      ...(options.headers ?? {}),
+    },
+    body: options.body === undefined ? undefined : JSON.stringify(options.body),
+  });
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : undefined };
+}
