@@ -1,0 +1,295 @@
+/**
+ * The rollout report a person reads: what was rolled out where, what each target had before and
+ * has now, the handshakes that prove it, when, and how it ended and why. {@link assembleReport}
+ * builds it from the plan and the recorded results; {@link renderReport} prints it as plain text
+ * (for `GET /api/rollouts/{id}`, the CLI and `npm start`).
+ */
+import type { Stage } from "./bindings.js";
+import type { Plan, PlanStep } from "./plan.js";
+import type { PreflightResult } from "./preflight.js";
+import type {
+  FinalOutcome,
+  ProbeEvidence,
+  Reasoned,
+  RollbackResult,
+  StageResult,
+  StepResult,
+  StepSnapshot,
+  Unrestorable,
+} from "./rollback.js";
+
+/** A version and thumbprint pair; either may be unknown. */
+export interface VersionRef {
+  version?: string;
+  thumbprint?: string;
+}
+
+/** What started the rollout. */
+export interface ReportTrigger {
+  kind: "event" | "manual" | "drift";
+  /** e.g. `CertificateNearExpiry (event 00ec…)`, `POST /api/rollouts by …`, `drift scan drift:…`. */
+  detail: string;
+}
+
+/** One target (one resource write) in the report. */
+export interface ReportTarget {
+  stepId: string;
+  kind: PlanStep["kind"];
+  description: string;
+  status: "pending" | "applied" | "verified" | "failed" | "notApplied" | "rolledBack" | "rollbackFailed";
+  previous: VersionRef;
+  next: VersionRef;
+  probes: ProbeEvidence[];
+  failure?: Reasoned;
+}
+
+/** One stage in the report. */
+export interface ReportStage {
+  index: number;
+  stage: Stage;
+  status: StageResult["status"] | "pending";
+  startedAt?: string;
+  finishedAt?: string;
+  targets: ReportTarget[];
+  failure?: Reasoned;
+}
+
+/** The report of one rollout. */
+export interface RolloutReport {
+  instanceId: string;
+  certificate: { vaultName: string; certificateName: string };
+  trigger: ReportTrigger;
+  dryRun: boolean;
+  /** The version rolled out; `previous` when all targets had one version before. */
+  versions: { previous?: VersionRef; next?: VersionRef };
+  /** ISO 8601. */
+  startedAt: string;
+  finishedAt?: string;
+  /** Absent while the rollout runs. */
+  outcome?: FinalOutcome;
+  preflight?: Pick<PreflightResult, "verdict" | "failures" | "notices">;
+  stages: ReportStage[];
+  rollback?: {
+    actions: {
+      stepId: string;
+      description: string;
+      verified: boolean;
+      failure?: Reasoned;
+      probes: ProbeEvidence[];
+    }[];
+    unrestorable: Unrestorable[];
+  };
+}
+
+/** Input of {@link assembleReport}; all parts except the identity are optional (a running rollout has few). */
+export interface AssembleReportInput {
+  instanceId: string;
+  certificate: { vaultName: string; certificateName: string };
+  trigger: ReportTrigger;
+  startedAt: string;
+  finishedAt?: string;
+  plan?: Plan;
+  preflight?: Pick<PreflightResult, "verdict" | "failures" | "notices">;
+  stageResults?: readonly StageResult[];
+  rollback?: RollbackResult;
+  outcome?: FinalOutcome;
+}
+
+const versionFromSecretId = (id: string | undefined): string | undefined =>
+  id ? /\/secrets\/[^/]+\/([^/?]+)/.exec(id)?.[1] : undefined;
+
+/** The version and thumbprint a target had before, read from its snapshot. */
+export function previousOf(snapshot: StepSnapshot | undefined): VersionRef {
+  if (!snapshot) return {};
+  const pick = (version: string | undefined, thumbprint: string | undefined): VersionRef => ({
+    ...(version ? { version } : {}),
+    ...(thumbprint ? { thumbprint } : {}),
+  });
+  switch (snapshot.kind) {
+    case "kubernetesSecret":
+      return pick(snapshot.previousVersion, snapshot.previousThumbprint);
+    case "apimService": {
+      const h = snapshot.hostnames[0];
+      const c = snapshot.certificates[0];
+      return h
+        ? pick(versionFromSecretId(h.previousKeyVaultId), h.previousThumbprint)
+        : pick(versionFromSecretId(c?.previousSecretIdentifier), c?.previousThumbprint);
+    }
+    case "frontDoorProfile":
+      return pick(undefined, snapshot.customDomains[0]?.previousThumbprint);
+  }
+}
+
+/** Builds the report from the plan and whatever results exist so far. Pure. */
+export function assembleReport(input: AssembleReportInput): RolloutReport {
+  const results = new Map((input.stageResults ?? []).map((r) => [r.index, r]));
+  const rolledBack = new Map((input.rollback?.actions ?? []).map((a) => [a.stepId, a]));
+  const next: VersionRef | undefined = input.plan
+    ? {
+        version: input.plan.certificate.version,
+        ...(input.plan.certificate.thumbprint ? { thumbprint: input.plan.certificate.thumbprint } : {}),
+      }
+    : undefined;
+  const descriptions = new Map<string, string>();
+
+  const stages: ReportStage[] = (input.plan?.stages ?? []).map((ps) => {
+    const r = results.get(ps.index);
+    const stepResults = new Map((r?.steps ?? []).map((s) => [s.stepId, s]));
+    const targets = ps.steps.map((step): ReportTarget => {
+      descriptions.set(step.stepId, step.description);
+      const sr: StepResult | undefined = stepResults.get(step.stepId);
+      const rb = rolledBack.get(step.stepId);
+      const status: ReportTarget["status"] = rb
+        ? rb.verified
+          ? "rolledBack"
+          : "rollbackFailed"
+        : !sr
+          ? r?.status === "notStarted"
+            ? "notApplied"
+            : "pending"
+          : sr.failure
+            ? "failed"
+            : sr.write === "notApplied"
+              ? "notApplied"
+              : r?.status === "succeeded"
+                ? "verified"
+                : "applied";
+      return {
+        stepId: step.stepId,
+        kind: step.kind,
+        description: step.description,
+        status,
+        previous: previousOf(sr?.snapshot),
+        next: next ?? {},
+        probes: sr?.probes ?? [],
+        ...(sr?.failure ? { failure: sr.failure } : {}),
+      };
+    });
+    return {
+      index: ps.index,
+      stage: ps.stage,
+      status: r?.status ?? "pending",
+      ...(r?.startedAt ? { startedAt: r.startedAt } : {}),
+      ...(r?.finishedAt ? { finishedAt: r.finishedAt } : {}),
+      targets,
+      ...(r?.failure ? { failure: r.failure } : {}),
+    };
+  });
+
+  // The rollout has one "previous" only when every target that knows its version agrees on it.
+  const prevs = stages.flatMap((s) => s.targets.map((t) => t.previous)).filter((p) => p.version);
+  const previous = prevs.length > 0 && new Set(prevs.map((p) => p.version)).size === 1 ? prevs[0] : undefined;
+
+  return {
+    instanceId: input.instanceId,
+    certificate: input.certificate,
+    trigger: input.trigger,
+    dryRun: input.plan?.dryRun ?? false,
+    versions: { ...(previous ? { previous } : {}), ...(next ? { next } : {}) },
+    startedAt: input.startedAt,
+    ...(input.finishedAt ? { finishedAt: input.finishedAt } : {}),
+    ...(input.outcome ? { outcome: input.outcome } : {}),
+    ...(input.preflight ? { preflight: input.preflight } : {}),
+    stages,
+    ...(input.rollback
+      ? {
+          rollback: {
+            actions: input.rollback.actions.map((a) => ({
+              stepId: a.stepId,
+              description: descriptions.get(a.stepId) ?? a.stepId,
+              verified: a.verified,
+              ...(a.failure ? { failure: a.failure } : {}),
+              probes: a.probes ?? [],
+            })),
+            unrestorable: input.rollback.unrestorable,
+          },
+        }
+      : {}),
+  };
+}
+
+const MARK: Record<ReportTarget["status"], string> = {
+  pending: "[ .. ]",
+  applied: "[ -> ]",
+  verified: "[ ok ]",
+  failed: "[FAIL]",
+  notApplied: "[skip]",
+  rolledBack: "[back]",
+  rollbackFailed: "[!!!!]",
+};
+
+function ref(v: VersionRef | undefined): string {
+  if (!v || (!v.version && !v.thumbprint)) return "unknown";
+  return [v.version ? `version ${v.version}` : "", v.thumbprint ? `thumbprint ${v.thumbprint}` : ""]
+    .filter(Boolean)
+    .join(", ");
+}
+
+function duration(from: string, to: string | undefined): string {
+  if (!to) return "";
+  const s = Math.max(0, Math.round((new Date(to).getTime() - new Date(from).getTime()) / 1000));
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  return ` (${h ? `${h}h ` : ""}${h || m ? `${m}m ` : ""}${s % 60}s)`;
+}
+
+function probeLine(p: ProbeEvidence): string {
+  const what =
+    p.expect === "serves"
+      ? `served ${p.servedThumbprint ?? "nothing"}`
+      : p.ok
+        ? "accepted the request"
+        : "refused the request";
+  return `${p.ok ? "ok  " : "FAIL"} ${p.hostName} ${what} at ${p.at}${p.detail ? ` (${p.detail})` : ""}`;
+}
+
+/** Renders a report as plain text, one fact per line, for a terminal or a log. Pure. */
+export function renderReport(r: RolloutReport): string {
+  const out: string[] = [];
+  const state = r.outcome ? `${r.outcome.state} (${r.outcome.reason})` : "Running";
+  out.push(`Rollout ${r.instanceId}: ${state}${r.dryRun ? " [dry run]" : ""}`);
+  if (r.outcome) out.push(`  ${r.outcome.message}`);
+  out.push(`Certificate  ${r.certificate.vaultName}/${r.certificate.certificateName}`);
+  out.push(`Trigger      ${r.trigger.kind}: ${r.trigger.detail}`);
+  out.push(`From         ${ref(r.versions.previous)}`);
+  out.push(`To           ${ref(r.versions.next)}`);
+  out.push(`Started      ${r.startedAt}`);
+  out.push(
+    `Finished     ${r.finishedAt ? `${r.finishedAt}${duration(r.startedAt, r.finishedAt)}` : "not yet"}`,
+  );
+  if (r.preflight) {
+    out.push(`Preflight    ${r.preflight.verdict}`);
+    for (const f of r.preflight.failures) out.push(`  FAIL ${f.reason}: ${f.message}`);
+    for (const n of r.preflight.notices) out.push(`  note ${n.reason}: ${n.message}`);
+  }
+  for (const s of r.stages) {
+    out.push("");
+    const when = s.startedAt
+      ? ` ${s.startedAt} -> ${s.finishedAt ?? "..."}${duration(s.startedAt, s.finishedAt)}`
+      : "";
+    out.push(`Stage ${s.index} ${s.stage}: ${s.status}${when}`);
+    if (s.failure) out.push(`  ${s.failure.reason}: ${s.failure.message}`);
+    for (const t of s.targets) {
+      out.push(`  ${MARK[t.status]} ${t.description}`);
+      out.push(`         before: ${ref(t.previous)}`);
+      out.push(
+        `         after:  ${t.status === "rolledBack" ? ref(t.previous) + " (rolled back)" : ref(t.next)}`,
+      );
+      if (t.failure) out.push(`         ${t.failure.reason}: ${t.failure.message}`);
+      for (const p of t.probes) out.push(`         ${probeLine(p)}`);
+    }
+  }
+  if (r.rollback) {
+    out.push("");
+    out.push("Rollback");
+    for (const a of r.rollback.actions) {
+      out.push(
+        `  ${a.verified ? "[back]" : "[!!!!]"} ${a.description}${a.verified ? " verified" : " NOT verified"}`,
+      );
+      if (a.failure) out.push(`         ${a.failure.reason}: ${a.failure.message}`);
+      for (const p of a.probes) out.push(`         ${probeLine(p)}`);
+    }
+    for (const u of r.rollback.unrestorable) out.push(`  [!!!!] ${u.stepId}: ${u.reason}: ${u.message}`);
+  }
+  return out.join("\n") + "\n";
+}
