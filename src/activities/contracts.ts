@@ -1,0 +1,262 @@
+/**
+ * The contract between the orchestrations and the activities: each activity's name (= its file in
+ * src/activities/ and its registered function name), input and output. Everything here travels
+ * through Durable history, so it holds references and public data only — never a private key, PFX,
+ * password or key-bearing secret value.
+ *
+ * Failure convention (STYLE.md §4): an activity THROWS only for conditions worth an automatic retry
+ * by `callActivityWithRetry` (network errors, 5xx after the SDK's own retries). Conditions the
+ * orchestration must handle itself come back as typed results: `busy` (409, 429 without or with
+ * Retry-After, APIM `RetryableErrorDueToAnotherOperation`, Kubernetes conflicts — the orchestration
+ * waits on a durable timer and calls again) and `failed` (permanent: 4xx, validation, missing
+ * resource — reason + message).
+ */
+import type { Binding, CertificateRef, ProbeSpec, Stage } from "../domain/bindings.js";
+import type { DriftVerdict, BindingObservation, VaultCurrent } from "../domain/drift.js";
+import type {
+  ApimServiceStep,
+  FrontDoorProfileStep,
+  KubernetesSecretStep,
+  PlanCertificate,
+} from "../domain/plan.js";
+import type { DeployedThumbprint, PreflightPolicy, PreflightResult } from "../domain/preflight.js";
+import type { RolloutReport } from "../domain/report.js";
+import type {
+  ApimServiceSnapshot,
+  FrontDoorProfileSnapshot,
+  KubernetesSecretSnapshot,
+  ProbeEvidence,
+  Reasoned,
+  RollbackAction,
+} from "../domain/rollback.js";
+
+/** Result of an activity that writes to a target. */
+export type WriteOutcome<TSnapshot = undefined> =
+  /** The write was accepted; `snapshot` is the state before it (for rollback). */
+  | { status: "applied"; snapshot: TSnapshot; detail?: string }
+  /** The target is busy or throttled: wait `retryAfterSeconds` on a durable timer and call again. */
+  | { status: "busy"; retryAfterSeconds: number; reason: string; message: string }
+  /** A permanent failure; `write` tells whether anything may have landed. */
+  | ({ status: "failed"; write: "notApplied" | "unknown"; snapshot?: TSnapshot } & Reasoned);
+
+/** Where a Key Vault certificate version comes from. */
+export type IssuerKind = "Self" | "Integrated" | "Unknown";
+
+// ---------------------------------------------------------------------------------------------
+// Bindings
+
+/** `resolveBindings`: discovery across configured scopes, plus the explicit bindings file. */
+export interface ResolveBindingsInput {
+  certificate: CertificateRef;
+}
+export interface ResolveBindingsOutput {
+  bindings: Binding[];
+  /** Scopes that could not be read, files that did not validate (reason + message each). */
+  warnings: Reasoned[];
+}
+
+/** `discoverAllBindings`: every binding of every certificate in the configured scopes (drift scan, inventory). */
+export type DiscoverAllBindingsInput = Record<string, never>;
+export type DiscoverAllBindingsOutput = ResolveBindingsOutput;
+
+// ---------------------------------------------------------------------------------------------
+// Key Vault
+
+/** `readCertificate`: the certificate's current (or a given) version, public data only. */
+export interface ReadCertificateInput {
+  vaultName: string;
+  certificateName: string;
+  version?: string;
+}
+export type ReadCertificateOutput =
+  | {
+      found: true;
+      /** Vault base URL, no trailing slash. */
+      vaultUrl: string;
+      /** ARM id of the vault when configuration knows it (needed for Front Door secretSource). */
+      vaultResourceId?: string;
+      version: string;
+      /** SHA-1, uppercase hex. */
+      thumbprint: string;
+      notBefore?: string;
+      expiresOn?: string;
+      enabled: boolean;
+      issuerName: string;
+      issuerKind: IssuerKind;
+      /** Tags of the version (our renewal marks its versions with the rotation id). */
+      tags: Record<string, string>;
+      /** Older versions, newest first (at most 10), for drift classification. */
+      previousVersions: { version: string; thumbprint: string }[];
+    }
+  | ({ found: false } & Reasoned);
+
+/** `startRenewal`: begin creating a new version with the existing policy (idempotent: an operation already pending is reused). */
+export interface StartRenewalInput {
+  vaultName: string;
+  certificateName: string;
+  /** Written as tag `cert-rotation.e2e/rotation` on the new version, so its NewVersionCreated event is recognised as ours. */
+  rotationId: string;
+}
+export type StartRenewalOutput =
+  | { status: "started" | "alreadyPending" }
+  | { status: "notRenewable"; reason: string; message: string }
+  | { status: "busy"; retryAfterSeconds: number; reason: string; message: string };
+
+/** `readRenewal`: the pending create operation. */
+export interface ReadRenewalInput {
+  vaultName: string;
+  certificateName: string;
+}
+export type ReadRenewalOutput =
+  | { status: "inProgress" }
+  | { status: "completed"; version: string }
+  | { status: "none"; version?: string }
+  | ({ status: "failed" | "cancelled" } & Reasoned);
+
+/** `preflightCertificate`: fetch the version (key material stays inside the activity), run the preflight chain. */
+export interface PreflightCertificateInput {
+  vaultName: string;
+  certificateName: string;
+  version: string;
+  bindings: Binding[];
+  deployed?: DeployedThumbprint[];
+  policy?: Partial<PreflightPolicy>;
+}
+export type PreflightCertificateOutput = PreflightResult & {
+  subject: string;
+  notAfter: string;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Targets
+
+/** `readDeployed`: what each binding is configured with now (thumbprint of its configured version). */
+export interface ReadDeployedInput {
+  bindings: Binding[];
+}
+export interface ReadDeployedOutput {
+  deployed: DeployedThumbprint[];
+}
+
+/** `applyKubernetesSecret`: write tls.crt/tls.key (and/or ca.crt) with a resourceVersion precondition; keep a backup for rollback. */
+export interface ApplyKubernetesSecretInput {
+  step: KubernetesSecretStep;
+  certificate: PlanCertificate & { secretId: string };
+  rotationId: string;
+  /** Restart the step's deployments after the write (setting ROLLOUT_RESTART_DEPLOYMENTS). */
+  restartDeployments: boolean;
+}
+export type ApplyKubernetesSecretOutput = WriteOutcome<KubernetesSecretSnapshot>;
+
+/** `applyApimService`: GET the service, change only the bound entries, PATCH the whole array back; does not wait for the operation. */
+export interface ApplyApimServiceInput {
+  step: ApimServiceStep;
+  rotationId: string;
+}
+export type ApplyApimServiceOutput = WriteOutcome<ApimServiceSnapshot>;
+
+/** `readApimService`: provisioning state and what the bound entries point at, to wait for an update. */
+export interface ReadApimServiceInput {
+  serviceId: string;
+}
+export interface ReadApimServiceOutput {
+  provisioningState: string;
+  hostnames: { type: string; hostName: string; keyVaultId?: string; thumbprint?: string }[];
+  certificates: { certificateId: string; secretIdentifier?: string; thumbprint?: string }[];
+}
+
+/** `applyFrontDoorProfile`: PUT the new secret (create-or-replace), PATCH each custom domain to it; does not wait for deployment. */
+export interface ApplyFrontDoorProfileInput {
+  step: FrontDoorProfileStep;
+  rotationId: string;
+}
+export type ApplyFrontDoorProfileOutput = WriteOutcome<FrontDoorProfileSnapshot>;
+
+/** `readFrontDoorProfile`: provisioning and deployment state of the step's custom domains and secret. */
+export interface ReadFrontDoorProfileInput {
+  profileId: string;
+  customDomains: string[];
+}
+export interface ReadFrontDoorProfileOutput {
+  customDomains: { name: string; secretName?: string; provisioningState: string; deploymentStatus: string }[];
+}
+
+/** `rollbackTarget`: apply one rollback action. */
+export interface RollbackTargetInput {
+  action: RollbackAction;
+  rotationId: string;
+}
+export type RollbackTargetOutput = WriteOutcome<undefined>;
+
+/** `cleanupTarget`: after a final Succeeded, remove what is no longer needed (Kubernetes backup Secrets, superseded Front Door secrets no domain uses). */
+export interface CleanupTargetInput {
+  snapshot: KubernetesSecretSnapshot | FrontDoorProfileSnapshot;
+  step: KubernetesSecretStep | FrontDoorProfileStep;
+}
+export type CleanupTargetOutput = { status: "done" | "skipped"; detail: string };
+
+// ---------------------------------------------------------------------------------------------
+// Probes
+
+/** `probeEndpoints`: real TLS handshakes (and an HTTPS request through the chain) for a stage's probes. */
+export interface ProbeEndpointsInput {
+  stage: Stage;
+  probes: ProbeSpec[];
+  /** SHA-1 thumbprint the `serves` probes must see. */
+  expectThumbprint?: string;
+  /** Also send an HTTPS request through the whole chain from the outermost host and require a 2xx. */
+  endToEnd?: boolean;
+}
+export interface ProbeEndpointsOutput {
+  evidence: ProbeEvidence[];
+  /** True when every probe is ok. */
+  ok: boolean;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Coordination
+
+/** `acquireLock`: a lease on one resource (an APIM service) in Table storage, so updates never overlap across rollouts. */
+export interface AcquireLockInput {
+  resourceKey: string;
+  /** The orchestration instance id asking. */
+  owner: string;
+  leaseSeconds: number;
+}
+export type AcquireLockOutput =
+  { acquired: true } | { acquired: false; heldBy: string; retryAfterSeconds: number };
+
+/** `releaseLock`: releases a lease held by `owner` (no-op otherwise). */
+export interface ReleaseLockInput {
+  resourceKey: string;
+  owner: string;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Record and tell
+
+/** `recordAudit`: upsert the rollout's audit record (Table storage; idempotent by instance id). */
+export interface RecordAuditInput {
+  report: RolloutReport;
+}
+
+/** `publishOutcome`: one CloudEvent per final state to the outcome topic (id derived from instance id + state, so a retry is a duplicate the consumer can drop). */
+export interface PublishOutcomeInput {
+  report: RolloutReport;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Drift
+
+/** `observeBinding`: what the binding is configured with and what its endpoints serve. */
+export interface ObserveBindingInput {
+  binding: Binding;
+}
+export type ObserveBindingOutput = BindingObservation;
+
+/** Input of the `driftScan` orchestration's per-certificate judgement (pure, in the orchestrator). */
+export interface DriftCertificateSummary {
+  certificate: CertificateRef;
+  vault: VaultCurrent;
+  verdicts: DriftVerdict[];
+}
