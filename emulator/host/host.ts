@@ -5,6 +5,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { Server as NetServer, type AddressInfo } from "node:net";
 import { join, resolve } from "node:path";
 import { loadApp } from "./app-loader.js";
 import { ensureAzurite, type AzuriteHandle } from "./azurite.js";
@@ -91,6 +92,19 @@ function routePrefixOf(hostJson: Record<string, unknown>): string {
   return prefix.replace(/^\/+|\/+$/g, "");
 }
 
+/**
+ * Closes the proxy server `@azure/functions` opened for HTTP streaming (it keeps no reference one could
+ * close it by; under the worker it lives as long as the process). Found among the process's handles by port.
+ */
+async function closeStreamProxy(httpUri: string): Promise<void> {
+  const port = Number(new URL(httpUri).port);
+  const handles = (process as unknown as { _getActiveHandles?: () => unknown[] })._getActiveHandles?.() ?? [];
+  const servers = handles.filter(
+    (h): h is NetServer => h instanceof NetServer && (h.address() as AddressInfo | null)?.port === port,
+  );
+  await Promise.all(servers.map((server) => new Promise<void>((done) => server.close(() => done()))));
+}
+
 /** Starts a host for `options.appDir`; resolves once it serves requests. */
 export async function startHost(options: HostOptions): Promise<RunningHost> {
   const appDir = resolve(options.appDir);
@@ -143,15 +157,17 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     const keys = KeyStore.open(stateDir);
     const runtime = new AppRuntime({ logger, extensions: () => extensions });
 
+    let capabilities: Record<string, string> = {};
     installCoreModule();
     await exclusively(async () => {
       setCoreApiTarget(runtime);
       await loadApp(appDir, logger);
       runtime.finishStartup();
       await runtime.runAppHooks("appStart", appDir);
-      await getProgrammingModel()?.getCapabilities?.({});
+      capabilities = (await getProgrammingModel()?.getCapabilities?.({})) ?? {};
     });
     cleanups.push(() => clearCoreApiTarget(runtime));
+    if (capabilities.HttpUri) cleanups.push(() => closeStreamProxy(capabilities.HttpUri ?? ""));
     cleanups.push(() => runtime.runAppHooks("appTerminate", appDir));
 
     const functions = runtime.list();
@@ -193,6 +209,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       extensions,
       settings,
       routePrefix: routePrefixOf(hostJson),
+      httpStreamUri: capabilities.HttpUri,
       admin: { timers, hostId: randomBytes(8).toString("hex"), startedAt, hostJson },
     });
     server.indexFunctions(functions);

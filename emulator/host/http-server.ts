@@ -3,7 +3,14 @@
  * Grid webhook, the admin API, then whatever an extension claims (e.g. `/runtime/webhooks/durabletask/`);
  * anything else is 404. Missing or wrong keys give 401, as the Functions host answers.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { randomUUID } from "node:crypto";
+import {
+  createServer,
+  request as httpRequest,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from "node:http";
 import type { AddressInfo } from "node:net";
 import { handleAdmin, type AdminDeps } from "./admin.js";
 import type { FunctionInfo, HostExtension } from "./contract.js";
@@ -37,6 +44,11 @@ export interface FunctionsHttpServerOptions {
   settings: Record<string, string | undefined>;
   /** `extensions.http.routePrefix` of host.json; default "api". */
   routePrefix: string;
+  /**
+   * Where `@azure/functions` listens for proxied requests when the app enabled HTTP streaming
+   * (`app.setup({ enableHttpStream: true })`; the `HttpUri` worker capability). Unset: requests go over "RPC".
+   */
+  httpStreamUri?: string;
   admin: Omit<AdminDeps, "runtime" | "logger" | "baseUrl" | "routeOf" | "body">;
 }
 
@@ -220,6 +232,10 @@ export class FunctionsHttpServer {
           : { level: "function", functionName: r.fn.name };
     if (!this.#authorized(req, url, requirement, res)) return true;
 
+    if (this.#options.httpStreamUri) {
+      await this.#serveStreamed(req, res, url, r.fn, params, this.#options.httpStreamUri);
+      return true;
+    }
     const rpc = toRpcHttpRequest(req, url, await body(), params);
     let output;
     try {
@@ -236,5 +252,59 @@ export class FunctionsHttpServer {
     }
     writeRpcHttpResponse(res, output);
     return true;
+  }
+
+  /**
+   * HTTP streaming, as the Functions host does it for the Node.js worker: the invocation carries only the
+   * route parameters and headers (in trigger metadata), while the request itself is proxied, body streamed,
+   * to the library's proxy server, which answers with the function's response.
+   */
+  async #serveStreamed(
+    req: IncomingMessage,
+    res: ServerResponse,
+    url: URL,
+    fn: FunctionInfo,
+    params: Record<string, string>,
+    streamUri: string,
+  ): Promise<void> {
+    const invocationId = randomUUID();
+    const rpc = toRpcHttpRequest(req, url, Buffer.alloc(0), params);
+    const headers: Record<string, string | string[]> = {};
+    for (const [k, v] of Object.entries(req.headers)) if (v !== undefined && k !== "host") headers[k] = v;
+    headers["x-ms-invocation-id"] = invocationId;
+    headers["x-forwarded-host"] = url.host;
+    headers["x-forwarded-proto"] = url.protocol.replace(":", "");
+    const proxied = httpRequest(new URL(`${url.pathname}${url.search}`, streamUri), {
+      method: req.method,
+      headers,
+    });
+    const answered = new Promise<void>((resolve, reject) => {
+      proxied.once("response", (proxyRes) => {
+        const out: Record<string, string | string[]> = {};
+        for (const [k, v] of Object.entries(proxyRes.headers))
+          if (v !== undefined && k !== "x-ms-invocation-id") out[k] = v;
+        res.writeHead(proxyRes.statusCode ?? 200, out);
+        proxyRes.pipe(res);
+        proxyRes.once("end", () => resolve());
+        proxyRes.once("error", reject);
+      });
+      proxied.once("error", reject);
+    });
+    req.pipe(proxied);
+    try {
+      await this.#options.runtime.invokeRpc(fn.name, {
+        invocationId,
+        data: { http: {} },
+        metadata: httpTriggerMetadata(rpc),
+        reason: `This function was programmatically called via the host APIs.`,
+      });
+    } catch {
+      proxied.destroy();
+      answered.catch(() => undefined);
+      if (!res.headersSent) sendText(res, 500);
+      else res.destroy();
+      return;
+    }
+    await answered;
   }
 }

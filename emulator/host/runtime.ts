@@ -48,6 +48,8 @@ export interface RpcTrigger {
   metadata?: Record<string, RpcTypedData>;
   /** Why the function runs, for the log line (e.g. "This function was programmatically called via the host APIs."). */
   reason?: string;
+  /** The invocation id to use (default: a new UUID); HTTP streaming needs it before the invocation starts. */
+  invocationId?: string;
 }
 
 function toLogLevel(level: RpcLogLevel): LogLevel {
@@ -211,7 +213,7 @@ export class AppRuntime implements FunctionsRuntime, CoreApiTarget {
     if (!model)
       throw new Error("The app did not set a programming model (is it an @azure/functions v4 app?).");
 
-    const invocationId = randomUUID();
+    const invocationId = trigger.invocationId ?? randomUUID();
     const name = fn.info.name;
     const inputData: RpcParameterBinding[] = [{ name: fn.info.trigger.name, data: trigger.data }];
     for (const binding of fn.info.bindings) {
