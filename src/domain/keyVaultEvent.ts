@@ -340,3 +340,24 @@ export function parseKeyVaultEvent(input: unknown, options: ParseEventOptions = 
 export function parseKeyVaultEvents(body: unknown, options: ParseEventOptions = {}): ParseEventResult[] {
   return (Array.isArray(body) ? body : [body]).map((e) => parseKeyVaultEvent(e, options));
 }
+
+/** A {@link CertificateEvent} with its dates as ISO strings: safe to pass as an orchestration input. */
+export type CertificateEventRecord = Omit<CertificateEvent, "notBefore" | "expiresOn" | "eventTime"> & {
+  notBefore?: string;
+  expiresOn?: string;
+  eventTime: string;
+};
+
+/**
+ * Turns an event into its JSON-safe record. Durable Functions serialises inputs with JSON, which
+ * would turn `Date`s into strings behind the types' back; this makes that explicit.
+ */
+export function toEventRecord(e: CertificateEvent): CertificateEventRecord {
+  const { notBefore, expiresOn, eventTime, ...rest } = e;
+  return {
+    ...rest,
+    ...(notBefore ? { notBefore: notBefore.toISOString() } : {}),
+    ...(expiresOn ? { expiresOn: expiresOn.toISOString() } : {}),
+    eventTime: eventTime.toISOString(),
+  };
+}

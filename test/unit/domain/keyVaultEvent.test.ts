@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import {
   parseKeyVaultEvent,
   parseKeyVaultEvents,
+  toEventRecord,
   type EventRejectionReason,
   type ParseEventOptions,
 } from "../../../src/domain/keyVaultEvent.js";
@@ -327,4 +328,13 @@ test("odd shapes are rejected, never thrown", () => {
     { eventType: "x", data: null },
   ];
   for (const w of weird) assert.equal(parseKeyVaultEvent(w).ok, false);
+});
+
+test("an event record carries ISO dates and survives JSON unchanged", () => {
+  const r = parseKeyVaultEvent(aKeyVaultEvent({ exp: 1_790_000_000 }));
+  assert.ok(r.ok);
+  const record = toEventRecord(r.event);
+  assert.equal(record.expiresOn, new Date(1_790_000_000_000).toISOString());
+  assert.equal(record.eventTime, "2026-06-01T12:00:00.103Z");
+  assert.deepEqual(JSON.parse(JSON.stringify(record)), record);
 });
