@@ -52,10 +52,10 @@ export function registrySources(
       read(): FrontDoorView {
         const arm = armApi(registry);
         if (!arm) return { domains: [] };
-        const origins = arm.frontDoorOrigins().filter((o) => o.enabled);
         return {
           domains: arm.frontDoorDomains().map((d) => {
-            const origin = origins.find((o) => o.profileName === d.profileName);
+            // The route's origin group; the lab forwards to its first enabled origin.
+            const origin = d.origins.find((o) => o.enabled);
             return {
               hostName: d.hostName,
               certificate: fromKeyVault(kv(), d.certificate?.keyVault, log),

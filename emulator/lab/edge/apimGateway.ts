@@ -11,7 +11,7 @@
 import type http from "node:http";
 import type tls from "node:tls";
 import { CertificateTimeline } from "./timeline.js";
-import { startTlsHop, servedCertificate, EDGE_SERVICE, type TlsHop } from "./tlsHop.js";
+import { guarded, startTlsHop, servedCertificate, EDGE_SERVICE, type TlsHop } from "./tlsHop.js";
 import { connectNextHop, forwardableHeaders, relay } from "./nextHop.js";
 import { apimError } from "./pages.js";
 import { certificateFacts, firstCertificate } from "./certs.js";
@@ -37,7 +37,7 @@ export class ApimGateway {
       port,
       faults: rt.faults,
       select: (host) => gateway.timeline.serve(APIM_HOP, host, 0),
-      handler: (req, res) => void gateway.handle(req, res),
+      handler: (req, res) => guarded(res, rt.log, () => gateway.handle(req, res)),
       log: rt.log,
     });
     return gateway;

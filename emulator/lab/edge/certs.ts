@@ -40,6 +40,13 @@ export function firstCertificate(pem: string): X509Certificate {
   return new X509Certificate(match[0]);
 }
 
+const PEM_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
+
+/** A PEM bundle with one certificate block per line group (tolerates blocks glued without a newline). */
+export function normalizeBundle(pem: string): string {
+  return `${[...pem.matchAll(PEM_BLOCK)].map((m) => m[0]).join("\n")}\n`;
+}
+
 /** Every certificate of a PEM bundle. */
 export function allCertificates(pem: string): X509Certificate[] {
   return [...pem.matchAll(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g)].map(
@@ -79,7 +86,7 @@ export function prepare(served: ServedCertificate): PreparedCertificate {
   const facts = certificateFacts(firstCertificate(served.chainPem), served.source);
   let context: tls.SecureContext;
   try {
-    context = tls.createSecureContext({ cert: served.chainPem, key: served.keyPem });
+    context = tls.createSecureContext({ cert: normalizeBundle(served.chainPem), key: served.keyPem });
   } catch (error) {
     throw new Error(
       `The certificate ${facts.thumbprint} from ${served.source} cannot be served: ${(error as Error).message}`,
@@ -88,7 +95,7 @@ export function prepare(served: ServedCertificate): PreparedCertificate {
   const prepared: PreparedCertificate = {
     facts,
     context,
-    material: { chainPem: served.chainPem, keyPem: served.keyPem },
+    material: { chainPem: normalizeBundle(served.chainPem), keyPem: served.keyPem },
   };
   if (cache.size > 500) cache.clear();
   cache.set(id, prepared);

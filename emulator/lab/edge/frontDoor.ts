@@ -13,7 +13,7 @@
 import type http from "node:http";
 import type tls from "node:tls";
 import { CertificateTimeline } from "./timeline.js";
-import { startTlsHop, servedCertificate, EDGE_SERVICE, type TlsHop } from "./tlsHop.js";
+import { guarded, startTlsHop, servedCertificate, EDGE_SERVICE, type TlsHop } from "./tlsHop.js";
 import { connectNextHop, forwardableHeaders, relay } from "./nextHop.js";
 import { azureRef, frontDoorError, frontDoorErrorInfo, frontDoorNotFound } from "./pages.js";
 import { clientIp, forwardedFor, requestHost, type HopRuntime } from "./runtime.js";
@@ -53,7 +53,7 @@ export class FrontDoorEdge {
         port: location.port ?? 0,
         faults: rt.faults,
         select: (host) => edge.timeline.serve(name, host, edge.delay(location.name)),
-        handler: (req, res) => void edge.handle(location.name, req, res),
+        handler: (req, res) => guarded(res, rt.log, () => edge.handle(location.name, req, res)),
         log: rt.log,
       });
       edge.locations.set(location.name, { name: location.name, delayMs: location.propagationDelayMs, hop });

@@ -15,7 +15,7 @@ import type http from "node:http";
 import type tls from "node:tls";
 import { randomBytes } from "node:crypto";
 import { CertificateTimeline } from "./timeline.js";
-import { startTlsHop, servedCertificate, type TlsHop } from "./tlsHop.js";
+import { guarded, startTlsHop, servedCertificate, type TlsHop } from "./tlsHop.js";
 import { forwardableHeaders, relay } from "./nextHop.js";
 import { nginxError } from "./pages.js";
 import { allCertificates, distinguishedName, type PreparedCertificate } from "./certs.js";
@@ -48,7 +48,7 @@ export class IngressController {
       select: (host) => ingress.timeline.serve(INGRESS_HOP, host, 0),
       fallback: options.fakeCertificate,
       requestClientCertificate: true,
-      handler: (req, res) => void ingress.handle(req, res),
+      handler: (req, res) => guarded(res, rt.log, () => ingress.handle(req, res)),
       log: rt.log,
     });
     return ingress;

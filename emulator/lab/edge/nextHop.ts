@@ -9,7 +9,7 @@
 import { X509Certificate } from "node:crypto";
 import http from "node:http";
 import tls from "node:tls";
-import { certificateFacts, type CertificateFacts } from "./certs.js";
+import { certificateFacts, normalizeBundle, type CertificateFacts } from "./certs.js";
 import type { TlsMaterial } from "./view.js";
 
 /** Why the next hop could not be used. `kind` is stable; `code` is OpenSSL's or Node's code. */
@@ -65,19 +65,31 @@ export async function connectNextHop(options: NextHopOptions): Promise<NextHopCo
     };
   }
   const timeoutMs = options.timeoutMs ?? 10_000;
-  const socket = tls.connect({
-    host: "127.0.0.1",
-    port: options.port,
-    servername: options.hostName,
-    ca: options.trust,
-    rejectUnauthorized: false,
-    // Node folds the host name check into `authorized`; keep that for chain problems only.
-    checkServerIdentity: () => undefined,
-    ALPNProtocols: ["http/1.1"],
-    ...(options.clientCertificate
-      ? { cert: options.clientCertificate.chainPem, key: options.clientCertificate.keyPem }
-      : {}),
-  });
+  let socket: tls.TLSSocket;
+  try {
+    socket = tls.connect({
+      host: "127.0.0.1",
+      port: options.port,
+      servername: options.hostName,
+      ca: options.trust,
+      rejectUnauthorized: false,
+      // Node folds the host name check into `authorized`; keep that for chain problems only.
+      checkServerIdentity: () => undefined,
+      ALPNProtocols: ["http/1.1"],
+      ...(options.clientCertificate
+        ? { cert: normalizeBundle(options.clientCertificate.chainPem), key: options.clientCertificate.keyPem }
+        : {}),
+    });
+  } catch (error) {
+    return {
+      ok: false,
+      failure: {
+        kind: "handshakeFailed",
+        code: (error as NodeJS.ErrnoException).code ?? "ERR_TLS",
+        message: `The client certificate for ${options.hostName} cannot be used: ${(error as Error).message}`,
+      },
+    };
+  }
   // Errors after the handshake surface through the HTTP request that uses the socket.
   socket.on("error", () => {});
   const handshake = await new Promise<{ ok: true } | { ok: false; failure: NextHopFailure }>((resolve) => {

@@ -24,9 +24,11 @@ export interface TlsHopOptions {
   /** The certificate for an SNI host name, or undefined when the hop has nothing for it. */
   select(servername: string): PreparedCertificate | undefined;
   /**
-   * Served when the SNI names no known host, or when there is no SNI (ingress-nginx's default fake
-   * certificate). Without it such handshakes fail with a `handshake_failure` alert, as Front Door
-   * and APIM do for names they do not host.
+   * Served when the SNI names no known host (ingress-nginx's default fake certificate). Without it
+   * such handshakes fail with a `handshake_failure` alert, as Front Door and APIM do for names they do
+   * not host. Handshakes without SNI always fail: the default context must hold no certificate,
+   * because OpenSSL keeps one certificate per key type and would keep offering the default one next
+   * to an SNI-selected certificate of another key type.
    */
   fallback?: PreparedCertificate;
   /** Ask every client for a certificate (ingress-nginx with auth-tls); verification is the handler's. */
@@ -54,7 +56,7 @@ export function servedCertificate(socket: unknown): CertificateFacts | undefined
 export async function startTlsHop(options: TlsHopOptions): Promise<TlsHop> {
   const sockets = new Set<net.Socket>();
   const httpServer = http.createServer({ keepAliveTimeout: 2_000 }, options.handler);
-  const defaultContext = options.fallback?.context ?? NO_CERTIFICATE();
+  const defaultContext = NO_CERTIFICATE();
 
   const server = net.createServer((raw) => {
     sockets.add(raw);
@@ -74,10 +76,7 @@ export async function startTlsHop(options: TlsHopOptions): Promise<TlsHop> {
       },
     });
     socket.on("error", () => socket.destroy());
-    socket.on("secure", () => {
-      if (!served.has(socket) && options.fallback) served.set(socket, options.fallback.facts);
-      httpServer.emit("connection", socket);
-    });
+    socket.on("secure", () => httpServer.emit("connection", socket));
 
     async function sniSelect(servername: string): Promise<tls.SecureContext | undefined> {
       const operation = `${options.name} ${servername.toLowerCase()}`;
@@ -87,7 +86,7 @@ export async function startTlsHop(options: TlsHopOptions): Promise<TlsHop> {
         raw.destroy();
         return undefined;
       }
-      const chosen = options.select(servername.toLowerCase());
+      const chosen = options.select(servername.toLowerCase()) ?? options.fallback;
       if (chosen) served.set(socket, chosen.facts);
       return chosen?.context;
     }
@@ -108,4 +107,24 @@ export async function startTlsHop(options: TlsHopOptions): Promise<TlsHop> {
         server.close(() => resolve());
       }),
   };
+}
+
+/** Runs a hop's request handler; an unexpected error answers 502 (or closes the connection) instead of crashing the lab. */
+export function guarded(
+  res: http.ServerResponse,
+  log: (m: string) => void,
+  handle: () => Promise<void>,
+): void {
+  handle().catch((error: unknown) => {
+    log(`edge: request failed: ${(error as Error).message}`);
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    res.writeHead(502, {
+      "content-type": "text/plain; charset=utf-8",
+      "x-lab-error-info": "LabInternalError",
+    });
+    res.end(`The lab hop failed: ${(error as Error).message}\n`);
+  });
 }
