@@ -35,9 +35,10 @@ export interface HostOptions {
   extensions?: HostExtension[];
   /**
    * Azurite for `AzureWebJobsStorage`:
-   * "auto" (default) starts or reuses one on the default ports when a function uses an extension's bindings
-   * and the setting is `UseDevelopmentStorage=true` (or unset); true always does; "ephemeral" starts a private
-   * one on free ports (data under `<stateDir>/azurite`) and points `AzureWebJobsStorage` at it; false never.
+   * "auto" (default) starts or reuses one on the default ports when an extension is loaded (the Durable one
+   * keeps its state in storage) and the setting is `UseDevelopmentStorage=true` (or unset); true does so
+   * whatever the extensions; "ephemeral" starts a private one on free ports (data under `<stateDir>/azurite`)
+   * and points `AzureWebJobsStorage` at it; false never starts one.
    */
   azurite?: boolean | "auto" | "ephemeral";
   /** Azurite data folder for the default ports. Default `<appDir>/.azurite`. */
@@ -187,9 +188,12 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
         );
       }
     }
-    const usesExtensions = functions.some((fn) => fn.bindings.some((b) => owned.has(b.type)));
     const wantsDevStorage = (settings.AzureWebJobsStorage ?? "") === "UseDevelopmentStorage=true";
-    if (!azurite && wantsDevStorage && (azuriteMode === true || (azuriteMode === "auto" && usesExtensions))) {
+    if (
+      !azurite &&
+      wantsDevStorage &&
+      (azuriteMode === true || (azuriteMode === "auto" && extensions.length > 0))
+    ) {
       azurite = await ensureAzurite({
         location: resolve(options.azuriteLocation ?? join(appDir, ".azurite")),
       });
