@@ -109,8 +109,12 @@ export interface Config {
      * the new certificate before the rollout rolls back.
      */
     deadlineSeconds: Readonly<Record<Stage, number>>;
-    /** `PROBE_HOST_OVERRIDES` (lab only), default none: host name → address and port to connect to. */
-    hostOverrides: ReadonlyMap<string, ProbeAddress>;
+    /**
+     * `PROBE_HOST_OVERRIDES` (lab only), default none: host name → the addresses and ports to connect
+     * to (several when the host is served from several places, like Front Door edge locations; every
+     * one must serve the expected certificate).
+     */
+    hostOverrides: ReadonlyMap<string, readonly ProbeAddress[]>;
   };
   rollout: {
     /** `STAGE_ORDER`, default `kubernetes,apim,frontDoor` (inner to outer). */
@@ -314,21 +318,27 @@ const stageOrder = z.preprocess(
 const hostOverrides = z.preprocess(
   (v) => blankToUndefined(v) ?? "",
   z.string().transform((s, ctx) => {
-    const map = new Map<string, ProbeAddress>();
+    const map = new Map<string, ProbeAddress[]>();
     for (const entry of s
       .split(",")
       .map((e) => e.trim())
       .filter((e) => e !== "")) {
-      const m = /^([A-Za-z0-9.*-]+)=(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(entry);
-      const port = m ? Number(m[3]) : 0;
-      if (!m || port < 1 || port > 65535) {
-        ctx.addIssue({
-          code: "custom",
-          message: `must list host=address:port pairs (e.g. api.contoso.com=127.0.0.1:8443); '${entry}' is not one`,
-        });
-        return z.NEVER;
+      const eq = entry.indexOf("=");
+      const host = eq > 0 ? entry.slice(0, eq) : "";
+      const targets = eq > 0 ? entry.slice(eq + 1).split("|") : [""];
+      for (const target of targets) {
+        const m = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(target.trim());
+        const port = m ? Number(m[2]) : 0;
+        if (!/^[A-Za-z0-9.*-]+$/.test(host) || !m || port < 1 || port > 65535) {
+          ctx.addIssue({
+            code: "custom",
+            message: `must list host=address:port pairs (e.g. api.contoso.com=127.0.0.1:8443, several addresses joined by |); '${entry}' is not one`,
+          });
+          return z.NEVER;
+        }
+        const key = host.toLowerCase();
+        map.set(key, [...(map.get(key) ?? []), { address: m[1]!.replace(/^\[|\]$/g, ""), port }]);
       }
-      map.set(m[1]!.toLowerCase(), { address: m[2]!.replace(/^\[|\]$/g, ""), port });
     }
     return map;
   }),

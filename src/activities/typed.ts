@@ -6,13 +6,13 @@
 import type { RegisteredActivityTask } from "durable-functions";
 
 /** A registered activity whose input and output types are known. */
-export type TypedActivity<TInput, TOutput> = ((input: TInput) => RegisteredActivityTask & {
+export type TypedActivity<TInput, TOutput> = (input: TInput) => RegisteredActivityTask & {
   /** Phantom: carries the output type; never set at run time. */
   readonly __output?: TOutput;
-}) & { readonly __input?: TInput };
+};
 
 /** The output type of a typed activity. */
 export type ActivityOutput<A> = A extends (input: never) => { readonly __output?: infer O } ? O : never;
 
 /** The input type of a typed activity. */
-export type ActivityInput<A> = A extends { readonly __input?: infer I } ? I : never;
+export type ActivityInput<A> = A extends (input: infer I) => unknown ? I : never;

@@ -101,7 +101,7 @@ test("every setting is parsed into its typed field", () => {
     PROBE_DEADLINE_KUBERNETES_SECONDS: "60",
     PROBE_DEADLINE_APIM_SECONDS: "600",
     PROBE_DEADLINE_FRONT_DOOR_SECONDS: "86400",
-    PROBE_HOST_OVERRIDES: "api.contoso.com=127.0.0.1:8443, APIM.contoso.com=[::1]:9443",
+    PROBE_HOST_OVERRIDES: "api.contoso.com=127.0.0.1:8443|127.0.0.1:8444, APIM.contoso.com=[::1]:9443",
     STAGE_ORDER: "frontDoor, apim, kubernetes",
     PREFLIGHT_MIN_VALIDITY_DAYS: "7",
     RENEW_ON_NEAR_EXPIRY: "no",
@@ -152,8 +152,14 @@ test("every setting is parsed into its typed field", () => {
   assert.deepEqual(
     [...c.probes.hostOverrides],
     [
-      ["api.contoso.com", { address: "127.0.0.1", port: 8443 }],
-      ["apim.contoso.com", { address: "::1", port: 9443 }],
+      [
+        "api.contoso.com",
+        [
+          { address: "127.0.0.1", port: 8443 },
+          { address: "127.0.0.1", port: 8444 },
+        ],
+      ],
+      ["apim.contoso.com", [{ address: "::1", port: 9443 }]],
     ],
   );
   assert.deepEqual(c.rollout, {
