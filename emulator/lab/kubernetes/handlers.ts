@@ -232,6 +232,7 @@ export class KubeApiServer {
     const rvParam = req.query.get("resourceVersion");
     const timeoutSeconds = Number(req.query.get("timeoutSeconds") ?? 1800);
     res.writeHead(200, { "content-type": "application/json", "cache-control": "no-cache, private" });
+    res.flushHeaders(); // clients wait for the headers before they read events
     const send = (type: string, object: unknown) => res.write(`${JSON.stringify({ type, object })}\n`);
     const relevant = (c: StoredChange) =>
       c.resource === t.def.resource &&
@@ -278,7 +279,7 @@ export class KubeApiServer {
     };
     const timer = setTimeout(end, Math.max(1, timeoutSeconds) * 1000);
     this.watches.add(end);
-    req.raw.on("close", end);
+    // The response closes when the client goes away (the request's own "close" fires once its body is read).
     res.on("close", end);
     return STREAMED;
   }
@@ -671,8 +672,9 @@ export class KubeApiServer {
 
 /** Fields a write never changes by itself; a write equal apart from these is a no-op. */
 function stripVolatile(o: KubeObject): unknown {
-  const { resourceVersion: _rv, managedFields: _mf, ...meta } = o.metadata;
-  return { ...o, metadata: meta };
+  const { resourceVersion: _rv, managedFields, ...meta } = o.metadata;
+  const fields = (managedFields ?? []).map(({ time: _t, ...rest }) => rest);
+  return { ...o, metadata: { ...meta, managedFields: fields } };
 }
 
 export { KubeStatusError };
