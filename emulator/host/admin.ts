@@ -22,6 +22,8 @@ export interface AdminDeps {
   startedAt: number;
   hostJson: Record<string, unknown>;
   body: () => Promise<Buffer>;
+  /** Trigger types that an extension drives, with the extension's name. */
+  extensionTriggers: ReadonlyMap<string, string>;
 }
 
 function describe(fn: FunctionInfo, deps: AdminDeps): Record<string, unknown> {
@@ -91,6 +93,15 @@ export async function handleAdmin(
       res,
       400,
       `'${fn.name}' is HTTP-triggered: call it at its route instead of through the admin API.`,
+    );
+    return true;
+  }
+  const owner = deps.extensionTriggers.get(fn.trigger.type);
+  if (owner) {
+    sendText(
+      res,
+      400,
+      `'${fn.name}' has a ${fn.trigger.type}, which the ${owner} extension drives: start it through that extension.`,
     );
     return true;
   }

@@ -28,6 +28,16 @@ import { compareRoutes, parseRoute, type RouteTemplate } from "./routes.js";
 import type { AppRuntime } from "./runtime.js";
 import { resolveSettingExpressions } from "./settings.js";
 
+/** The request's absolute URL, on the host it was addressed to (the Host header), as the Functions host reports it. */
+function requestUrl(req: IncomingMessage, baseUrl: string): URL {
+  const fallback = baseUrl || "http://127.0.0.1";
+  try {
+    return new URL(req.url ?? "/", req.headers.host ? `http://${req.headers.host}` : fallback);
+  } catch {
+    return new URL(req.url ?? "/", fallback);
+  }
+}
+
 interface HttpRoute {
   fn: FunctionInfo;
   route: RouteTemplate;
@@ -49,7 +59,7 @@ export interface FunctionsHttpServerOptions {
    * (`app.setup({ enableHttpStream: true })`; the `HttpUri` worker capability). Unset: requests go over "RPC".
    */
   httpStreamUri?: string;
-  admin: Omit<AdminDeps, "runtime" | "logger" | "baseUrl" | "routeOf" | "body">;
+  admin: Omit<AdminDeps, "runtime" | "logger" | "baseUrl" | "routeOf" | "body" | "extensionTriggers">;
 }
 
 /** The HTTP server of one host. */
@@ -152,7 +162,7 @@ export class FunctionsHttpServer {
   }
 
   async #serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? "/", this.#baseUrl || "http://127.0.0.1");
+    const url = requestUrl(req, this.#baseUrl);
     if (!this.#ready) {
       sendText(res, 503, "The Functions host is not running.", { "retry-after": "1" });
       return;
@@ -184,6 +194,9 @@ export class FunctionsHttpServer {
         baseUrl: () => this.#baseUrl,
         routeOf: (fn) => this.routeOf(fn),
         body: bodyOnce,
+        extensionTriggers: new Map(
+          opts.extensions.flatMap((e) => e.triggerTypes.map((t) => [t, e.name] as const)),
+        ),
       });
       if (!handled) sendText(res, 404);
       return;
