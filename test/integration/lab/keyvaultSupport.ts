@@ -17,6 +17,9 @@ export interface WireRecord {
   status: number;
   authorized: boolean;
   bodyLength: number;
+  wwwAuthenticate?: string;
+  /** Parsed JSON body of the response, when it has one. */
+  responseBody?: unknown;
 }
 
 /** An HttpClient that forwards to the default one and records what went over the wire. */
@@ -35,9 +38,39 @@ export function recordingHttpClient(): { httpClient: HttpClient; records: WireRe
           status: response.status,
           authorized: request.headers.has("authorization"),
           bodyLength: typeof body === "string" ? body.length : body ? -1 : 0,
+          wwwAuthenticate: response.headers.get("www-authenticate"),
+          responseBody: parseJson(response.bodyAsText),
         });
         return response;
       },
+    },
+  };
+}
+
+function parseJson(text: string | null | undefined): unknown {
+  if (!text) return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A credential whose tokens are minted by the lab at the current lab time (POST /lab/tokens). Lab
+ * tokens carry lab-clock expiry, and MSAL's managed-identity cache is process-wide and keyed on real
+ * time, so after a clock jump tests use this instead of a fresh ManagedIdentityCredential.
+ */
+export function labTokenCredential(lab: TestLab, identity: string): TokenCredential {
+  return {
+    async getToken(scopes) {
+      const audience = (Array.isArray(scopes) ? scopes[0]! : scopes).replace(/\/\.default$/, "");
+      const minted = await lab.control("POST", "/lab/tokens", { identity, audience });
+      if (minted.status !== 200) throw new Error(`The lab refused a token: ${JSON.stringify(minted.body)}`);
+      return {
+        token: minted.body.token as string,
+        expiresOnTimestamp: (minted.body.expiresOn as number) * 1000,
+      };
     },
   };
 }
