@@ -233,7 +233,15 @@ export class KubeApiServer {
     const timeoutSeconds = Number(req.query.get("timeoutSeconds") ?? 1800);
     res.writeHead(200, { "content-type": "application/json", "cache-control": "no-cache, private" });
     res.flushHeaders(); // clients wait for the headers before they read events
-    const send = (type: string, object: unknown) => res.write(`${JSON.stringify({ type, object })}\n`);
+    // kubectl get -w asks for Tables: each event then carries a one-row Table, as the real server sends.
+    const table = wantsTable(req.headers.accept);
+    const send = (type: string, object: unknown) => {
+      const payload =
+        table && type !== "ERROR" && type !== "BOOKMARK"
+          ? toTable(t.def.resource, [object as KubeObject], this.store.resourceVersion, this.ctx.clock.now())
+          : object;
+      res.write(`${JSON.stringify({ type, object: payload })}\n`);
+    };
     const relevant = (c: StoredChange) =>
       c.resource === t.def.resource &&
       (t.namespace === undefined || c.object.metadata.namespace === t.namespace) &&

@@ -199,7 +199,9 @@ test("kubectl rollout restart, then rollout status completes", async () => {
   assert.ok(restartedAt && !Number.isNaN(Date.parse(restartedAt)));
 });
 
-test("kubectl with a wrong token is refused: Unauthorized", async () => {
+test("kubectl with the static lab token works; a wrong token is refused: Unauthorized", async () => {
+  const { staticToken } = lab.endpoints.kubernetes as { staticToken: string };
+  assert.match(await ok(["get", "namespaces", "--token", staticToken]), /^ops\s+Active/m);
   const r = await kubectl(["get", "secrets", "-n", "api", "--token", "wrong"]);
   assert.notEqual(r.code, 0);
   assert.match(r.stderr, /Unauthorized|must be logged in/);

@@ -408,6 +408,47 @@ test("watch delivers ADDED, MODIFIED and DELETED after the listed resourceVersio
   assert.ok(doneAt - started >= 900, "ended by the server's timeout, not earlier");
 });
 
+test("Ingresses: create, watch an update of spec.tls, generation bump, delete", async () => {
+  const net = kc.makeApiClient(NetworkingV1Api);
+  const body = {
+    metadata: {
+      name: "edge",
+      annotations: { "nginx.ingress.kubernetes.io/auth-tls-verify-client": "optional" },
+    },
+    spec: {
+      tls: [{ hosts: ["edge.contoso.test"], secretName: "edge-a" }],
+      rules: [{ host: "edge.contoso.test" }],
+    },
+  };
+  const created = await net.createNamespacedIngress({ namespace: "ops", body });
+  assert.equal(created.metadata?.generation, 1);
+  const seen: Array<[string, string | undefined, number | undefined]> = [];
+  const controller = await new Watch(kc).watch(
+    "/apis/networking.k8s.io/v1/namespaces/ops/ingresses",
+    { resourceVersion: created.metadata?.resourceVersion },
+    (
+      type: string,
+      obj: { spec?: { tls?: Array<{ secretName?: string }> }; metadata?: { generation?: number } },
+    ) => seen.push([type, obj.spec?.tls?.[0]?.secretName, obj.metadata?.generation]),
+    () => {},
+  );
+  const current = await net.readNamespacedIngress({ name: "edge", namespace: "ops" });
+  current.spec!.tls![0]!.secretName = "edge-b";
+  await net.replaceNamespacedIngress({ name: "edge", namespace: "ops", body: current });
+  await net.deleteNamespacedIngress({ name: "edge", namespace: "ops" });
+  await until("two events", () => (seen.length >= 2 ? true : undefined));
+  controller.abort();
+  assert.deepEqual(seen, [
+    ["MODIFIED", "edge-b", 2],
+    ["DELETED", "edge-b", 2],
+  ]);
+  const invalidIngress = await rejected(() =>
+    net.createNamespacedIngress({ namespace: "ops", body: { metadata: { name: "empty" }, spec: {} } }),
+  );
+  assert.equal(invalidIngress.code, 422);
+  assert.equal(invalidIngress.status.details?.causes?.[0]?.field, "spec.rules");
+});
+
 test("401 without a valid token, 403 with the real message when Azure RBAC denies", async () => {
   // client-node drops the body of a 401, so the Status is read with a plain request as well.
   const noToken = await rejected(() =>
