@@ -24,7 +24,7 @@ import { z } from "zod";
 import { faultMiddleware } from "../core/faults.js";
 import type { LabRequest, LabResponse } from "../core/http.js";
 import type { LabContext, LabService } from "../core/lab.js";
-import { rgId } from "../seed.js";
+import { rgId, vaultId } from "../seed.js";
 import { Deliverer, type DeliverySettings, type Subscription } from "./delivery.js";
 
 /** Audience of Event Grid data-plane tokens. */
@@ -123,7 +123,7 @@ export function eventGridService(options: EventGridServiceOptions = {}): LabServ
 
       ctx.endpoints.eventGrid = {
         audience: EVENTGRID_AUDIENCE,
-        systemTopic: { name: systemTopicName, id: systemTopicId, source: ctx.seed.vault.name },
+        systemTopic: { name: systemTopicName, id: systemTopicId, source: vaultId(ctx.seed) },
         subscriptions: `${ctx.servers.control.url}/lab/eventgrid/subscriptions`,
         topics: Object.fromEntries(
           Object.values(state.topics).map((t) => [
