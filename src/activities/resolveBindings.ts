@@ -1,19 +1,25 @@
 /**
- * Activity `resolveBindings`: Bindings of one certificate: discovery across the configured scopes plus the explicit bindings file, merged.
+ * Activity `resolveBindings`: bindings of one certificate — discovery across the configured scopes
+ * plus the explicit bindings file, merged.
  */
 import type { InvocationContext } from "@azure/functions";
 import * as df from "durable-functions";
+import { composition } from "../composition.js";
+import { discoverBindings } from "../discovery.js";
 import type { ResolveBindingsInput, ResolveBindingsOutput } from "./contracts.js";
 import type { TypedActivity } from "./typed.js";
 
-/** Bindings of one certificate: discovery across the configured scopes plus the explicit bindings file, merged. */
+/** Bindings of one certificate, discovered and explicit, merged. */
 export async function resolveBindingsHandler(
   input: ResolveBindingsInput,
   context: InvocationContext,
 ): Promise<ResolveBindingsOutput> {
-  void input;
-  void context;
-  throw new Error("resolveBindings is not implemented yet.");
+  const r = await discoverBindings(composition(), input.certificate);
+  context.log(
+    `resolveBindings: ${input.certificate.vaultName}/${input.certificate.certificateName} has ${r.bindings.length} binding(s), ${r.warnings.length} warning(s).`,
+  );
+  for (const w of r.warnings) context.warn(`resolveBindings: ${w.reason}: ${w.message}`);
+  return { bindings: r.bindings, warnings: r.warnings };
 }
 
 /** The registered activity; orchestrators yield `resolveBindings(input)`. */

@@ -20,7 +20,11 @@ interface LabEndpoints {
   keyVault?: { vaults?: Record<string, { url: string; resourceId: string }> };
   kubeconfig?: string;
   kubernetes?: { clusterId: string; namespaces: string[] };
-  arm?: { endpoint: string; audience: string };
+  arm?: {
+    endpoint: string;
+    audience: string;
+    resources?: { frontDoorProfile?: string; apimService?: string };
+  };
   eventGrid?: { topicEndpoint?: string; topicKey?: string };
   edge?: { hosts?: Record<string, Record<string, string>> };
 }
@@ -49,8 +53,9 @@ export function labSettings(lab: TestLab, options: LabSettingsOptions = {}): Rec
   const settings: Record<string, string> = {
     AzureWebJobsStorage: options.storageConnectionString ?? "UseDevelopmentStorage=true",
     ALLOWED_VAULT_URLS: vaultUrls.join(","),
-    FRONT_DOOR_SCOPES: rg,
-    APIM_SCOPES: rg,
+    // The control plane's roles are scoped to each resource (as in Azure), so scopes name resources.
+    FRONT_DOOR_SCOPES: e.arm?.resources?.frontDoorProfile ?? rg,
+    APIM_SCOPES: e.arm?.resources?.apimService ?? rg,
     AKS_CLUSTER_IDS: e.kubernetes?.clusterId ?? "",
     KUBERNETES_NAMESPACES: (e.kubernetes?.namespaces ?? []).join(","),
     KUBERNETES_KUBECONFIG: e.kubeconfig ?? "",

@@ -1,0 +1,181 @@
+/**
+ * Kubernetes Secrets and Ingresses through @kubernetes/client-node: discovery of annotated Secrets
+ * with the Ingress hosts that use them, reads, writes with a `resourceVersion` precondition, backups
+ * and Deployment restarts.
+ */
+import {
+  AppsV1Api,
+  CoreV1Api,
+  NetworkingV1Api,
+  type KubeConfig,
+  type V1Secret,
+} from "@kubernetes/client-node";
+import { PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
+
+/** Annotation naming the Key Vault certificate (`<vault>/<certificate>`) a Secret carries. */
+export const CERTIFICATE_ANNOTATION = "cert-rotation.e2e/certificate";
+/** `tls` (default) or `ca`. */
+export const ROLE_ANNOTATION = "cert-rotation.e2e/role";
+/** Deployments (comma-separated, same namespace) to restart after a write. */
+export const RESTART_ANNOTATION = "cert-rotation.e2e/restart-deployments";
+/** Written by us: the vault version the Secret carries. */
+export const VERSION_ANNOTATION = "cert-rotation.e2e/version";
+/** Written by us: SHA-1 thumbprint of the leaf (tls) or of the certificate whose chain it carries (ca). */
+export const THUMBPRINT_ANNOTATION = "cert-rotation.e2e/thumbprint";
+/** Written by us: the rotation that wrote the Secret. */
+export const ROTATION_ANNOTATION = "cert-rotation.e2e/rotation";
+/** On a backup Secret: the Secret it is the backup of. */
+export const BACKUP_OF_ANNOTATION = "cert-rotation.e2e/backup-of";
+const AUTH_TLS_SECRET = "nginx.ingress.kubernetes.io/auth-tls-secret";
+const PROXY_SSL_SECRET = "nginx.ingress.kubernetes.io/proxy-ssl-secret";
+
+/** An annotated Secret found by discovery. */
+export interface AnnotatedSecret {
+  namespace: string;
+  name: string;
+  vaultName: string;
+  certificateName: string;
+  role: "tls" | "ca";
+  ingressHosts: string[];
+  restartDeployments: string[];
+}
+
+/** API clients of one cluster. */
+export interface KubeApis {
+  core: CoreV1Api;
+  networking: NetworkingV1Api;
+  apps: AppsV1Api;
+}
+
+/** The API clients for a kubeconfig. */
+export const kubeApis = (kc: KubeConfig): KubeApis => ({
+  core: kc.makeApiClient(CoreV1Api),
+  networking: kc.makeApiClient(NetworkingV1Api),
+  apps: kc.makeApiClient(AppsV1Api),
+});
+
+/** The Secrets in `namespace` that carry a vault certificate annotation, with the hosts that use them. */
+export async function findAnnotatedSecrets(apis: KubeApis, namespace: string): Promise<AnnotatedSecret[]> {
+  const [secrets, ingresses] = await Promise.all([
+    apis.core.listNamespacedSecret({ namespace }),
+    apis.networking.listNamespacedIngress({ namespace }),
+  ]);
+  const out: AnnotatedSecret[] = [];
+  for (const s of secrets.items) {
+    const a = s.metadata?.annotations ?? {};
+    const ref = a[CERTIFICATE_ANNOTATION]?.trim();
+    const m = ref ? /^([^/\s]+)\/([^/\s]+)$/.exec(ref) : null;
+    if (!m || !s.metadata?.name) continue;
+    const name = s.metadata.name;
+    const role = a[ROLE_ANNOTATION]?.trim().toLowerCase() === "ca" ? "ca" : "tls";
+    const hosts = new Set<string>();
+    for (const ing of ingresses.items) {
+      const ia = ing.metadata?.annotations ?? {};
+      if (role === "tls") {
+        for (const t of ing.spec?.tls ?? [])
+          if (t.secretName === name) for (const h of t.hosts ?? []) hosts.add(h);
+      } else {
+        const refs = [ia[AUTH_TLS_SECRET], ia[PROXY_SSL_SECRET]].filter((x): x is string => !!x);
+        if (refs.some((r) => r === `${namespace}/${name}` || r === name)) {
+          for (const r of ing.spec?.rules ?? []) if (r.host) hosts.add(r.host);
+          for (const t of ing.spec?.tls ?? []) for (const h of t.hosts ?? []) hosts.add(h);
+        }
+      }
+    }
+    out.push({
+      namespace,
+      name,
+      vaultName: m[1]!,
+      certificateName: m[2]!,
+      role,
+      ingressHosts: [...hosts],
+      restartDeployments: (a[RESTART_ANNOTATION] ?? "")
+        .split(",")
+        .map((d) => d.trim())
+        .filter(Boolean),
+    });
+  }
+  return out;
+}
+
+/** Reads a Secret; undefined when it does not exist. */
+export async function readSecret(
+  apis: KubeApis,
+  namespace: string,
+  name: string,
+): Promise<V1Secret | undefined> {
+  try {
+    return await apis.core.readNamespacedSecret({ namespace, name });
+  } catch (e) {
+    if ((e as { code?: number }).code === 404) return undefined;
+    throw e;
+  }
+}
+
+/** Decoded value of a Secret data key. */
+export const secretText = (s: V1Secret | undefined, key: string): string | undefined => {
+  const v = s?.data?.[key];
+  return v === undefined ? undefined : Buffer.from(v, "base64").toString("utf8");
+};
+
+/** Replaces a Secret (PUT) with its `resourceVersion` as precondition; a stale one answers 409. */
+export async function replaceSecret(apis: KubeApis, secret: V1Secret): Promise<V1Secret> {
+  return apis.core.replaceNamespacedSecret({
+    namespace: secret.metadata!.namespace!,
+    name: secret.metadata!.name!,
+    body: secret,
+    fieldManager: "cert-rotation",
+  });
+}
+
+/** Creates a Secret; 409 when it exists already. */
+export async function createSecret(apis: KubeApis, secret: V1Secret): Promise<V1Secret> {
+  return apis.core.createNamespacedSecret({
+    namespace: secret.metadata!.namespace!,
+    body: secret,
+    fieldManager: "cert-rotation",
+  });
+}
+
+/** Creates or replaces a Secret without precondition (our own backup Secrets). */
+export async function upsertSecret(apis: KubeApis, secret: V1Secret): Promise<V1Secret> {
+  const existing = await readSecret(apis, secret.metadata!.namespace!, secret.metadata!.name!);
+  if (!existing) return createSecret(apis, secret);
+  return replaceSecret(apis, {
+    ...secret,
+    metadata: { ...secret.metadata, resourceVersion: existing.metadata?.resourceVersion },
+  });
+}
+
+/** Deletes a Secret; false when it was not there. */
+export async function deleteSecret(apis: KubeApis, namespace: string, name: string): Promise<boolean> {
+  try {
+    await apis.core.deleteNamespacedSecret({ namespace, name });
+    return true;
+  } catch (e) {
+    if ((e as { code?: number }).code === 404) return false;
+    throw e;
+  }
+}
+
+/** `kubectl rollout restart`: stamps the pod template with `kubectl.kubernetes.io/restartedAt`. */
+export async function restartDeployment(
+  apis: KubeApis,
+  namespace: string,
+  name: string,
+  at: Date,
+): Promise<void> {
+  await apis.apps.patchNamespacedDeployment(
+    {
+      namespace,
+      name,
+      body: {
+        spec: {
+          template: { metadata: { annotations: { "kubectl.kubernetes.io/restartedAt": at.toISOString() } } },
+        },
+      },
+      fieldManager: "cert-rotation",
+    },
+    setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
+  );
+}
