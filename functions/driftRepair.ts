@@ -1,0 +1,42 @@
+/**
+ * Trigger `driftRepair` (timer, schedule `%DRIFT_SCHEDULE%`): starts one `driftScan` per scheduled
+ * run (instance id to the minute, so a timer that fires twice starts one scan), with a random jitter
+ * the scan waits first. `POST /admin/functions/driftRepair` (master key) runs it now.
+ */
+import type { InvocationContext, Timer } from "@azure/functions";
+import * as df from "durable-functions";
+import type { DurableClient } from "durable-functions";
+import { driftScanInstanceId } from "../src/domain/instanceIds.js";
+import { rolloutPolicyFrom, type DriftScanInput } from "../src/orchestrations/policy.js";
+import { appConfig, drawJitterSeconds, findStatus } from "../src/orchestrations/triggerSupport.js";
+
+/** Starts the scan of this run. */
+export async function driftRepairHandler(
+  timer: Timer | unknown,
+  client: DurableClient,
+  context: InvocationContext,
+): Promise<void> {
+  const config = appConfig();
+  const scheduledFor = new Date();
+  const instanceId = driftScanInstanceId(scheduledFor);
+  const existing = await findStatus(client, instanceId);
+  if (existing) {
+    context.log(
+      `Drift scan ${instanceId} exists already (${String(existing.runtimeStatus)}); nothing new starts.`,
+    );
+    return;
+  }
+  const input: DriftScanInput = {
+    scheduledFor: scheduledFor.toISOString(),
+    jitterSeconds: drawJitterSeconds(config, Math.random()),
+    mode: config.drift.mode,
+    policy: rolloutPolicyFrom(config),
+  };
+  await client.startNew("driftScan", { instanceId, input });
+  const pastDue = (timer as Partial<Timer> | undefined)?.isPastDue ? " (past due)" : "";
+  context.log(
+    `Started drift scan ${instanceId}${pastDue} in ${config.drift.mode} mode after ${input.jitterSeconds} s of jitter.`,
+  );
+}
+
+df.app.client.timer("driftRepair", { schedule: "%DRIFT_SCHEDULE%", handler: driftRepairHandler });

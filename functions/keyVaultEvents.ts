@@ -1,0 +1,76 @@
+/**
+ * Trigger `keyVaultEvents` (Event Grid): Key Vault certificate events → `rotateCertificate`.
+ *
+ * Parses the event (Event Grid or CloudEvents schema), rejects vaults outside the allow-list,
+ * unknown types and malformed payloads with a log line that says why, and starts the rotation under
+ * the certificate's deterministic instance id — unless the delivery is a duplicate, out of order, or
+ * the NewVersionCreated of our own renewal (see `eventSkipReason`).
+ */
+import type { InvocationContext } from "@azure/functions";
+import * as df from "durable-functions";
+import type { DurableClient } from "durable-functions";
+import { rotationInstanceId } from "../src/domain/instanceIds.js";
+import { parseKeyVaultEvent, toEventRecord } from "../src/domain/keyVaultEvent.js";
+import { rolloutPolicyFrom, type RotationInput } from "../src/orchestrations/policy.js";
+import {
+  allowedVault,
+  allowedVaultNames,
+  appConfig,
+  eventSkipReason,
+  eventTriggerDetail,
+  findStatus,
+} from "../src/orchestrations/triggerSupport.js";
+
+/** Handles one delivered event. */
+export async function keyVaultEventsHandler(
+  event: unknown,
+  client: DurableClient,
+  context: InvocationContext,
+): Promise<void> {
+  const config = appConfig();
+  // 1. Parse and filter.
+  const parsed = parseKeyVaultEvent(event, { allowedVaults: allowedVaultNames(config) });
+  if (!parsed.ok) {
+    const r = parsed.rejection;
+    context.warn(
+      `Rejected event ${r.eventId ?? "(no id)"}${r.eventType ? ` of type ${r.eventType}` : ""}: ${r.reason}: ${r.message}`,
+    );
+    return;
+  }
+  const e = parsed.event;
+  if (!allowedVault(config, e.vaultUrl)) {
+    context.warn(
+      `Rejected event ${e.eventId}: VaultNotAllowed: the vault URL ${e.vaultUrl} is not in ALLOWED_VAULT_URLS.`,
+    );
+    return;
+  }
+  const certificate = { vaultName: e.vaultName, certificateName: e.certificateName };
+  const instanceId = rotationInstanceId(certificate);
+
+  // 2. One rollout per certificate: duplicates, stale events and our own renewals start nothing.
+  const skip = eventSkipReason(e, await findStatus(client, instanceId));
+  if (skip) {
+    context.log(`Event ${e.eventId} (${e.kind} ${e.vaultName}/${e.certificateName}): skipped: ${skip}`);
+    return;
+  }
+
+  // 3. Start the rotation.
+  const input: RotationInput = {
+    certificate,
+    request: { kind: "event", event: toEventRecord(e) },
+    trigger: { kind: "event", detail: eventTriggerDetail(e) },
+    policy: rolloutPolicyFrom(config),
+  };
+  try {
+    await client.startNew("rotateCertificate", { instanceId, input });
+    context.log(`Event ${e.eventId} (${e.kind} ${e.vaultName}/${e.certificateName}): started ${instanceId}.`);
+  } catch (error) {
+    // Two deliveries raced: the other one started it.
+    const again = await findStatus(client, instanceId);
+    const skipNow = eventSkipReason(e, again);
+    if (!skipNow) throw error;
+    context.log(`Event ${e.eventId}: skipped: ${skipNow}`);
+  }
+}
+
+df.app.client.eventGrid("keyVaultEvents", { handler: keyVaultEventsHandler });

@@ -1,0 +1,333 @@
+/**
+ * Trigger `manualRollout` (HTTP, function key), the rollouts API:
+ *
+ * - `POST /api/rollouts` `{ vault, certificate, version?, targets?, dryRun?, renew? }` → 202 with the
+ *   standard status URLs and the report URL; 400 naming the bad field; 409 while a rollout of the
+ *   certificate runs.
+ * - `GET /api/rollouts` → the audit records (`?certificate=vault/name` filters).
+ * - `GET /api/rollouts/{id}` → the report (JSON; plain text with `Accept: text/plain`).
+ * - `POST /api/rollouts/{id}/cancel` → raises "cancel" (202), 409 when it does not run.
+ *
+ * And trigger `certificateInventory`: `GET /api/certificates` → each certificate, its expiry, its
+ * bindings and what each serves now (a report-only drift scan, waited for).
+ */
+import { randomUUID } from "node:crypto";
+import type { HttpRequest, HttpResponseInit, InvocationContext } from "@azure/functions";
+import * as df from "durable-functions";
+import type { DurableClient } from "durable-functions";
+import { z } from "zod";
+import { composition } from "../src/composition.js";
+import { formatPath } from "../src/domain/bindings.js";
+import { rotationInstanceId } from "../src/domain/instanceIds.js";
+import { renderReport, type RolloutReport } from "../src/domain/report.js";
+import type { DriftScanOutput } from "../src/orchestrations/driftScan.js";
+import { rolloutPolicyFrom, type DriftScanInput, type RotationInput } from "../src/orchestrations/policy.js";
+import {
+  allowedVault,
+  appConfig,
+  findStatus,
+  isRunning,
+  liveReport,
+  runningStageIds,
+} from "../src/orchestrations/triggerSupport.js";
+
+const name = z
+  .string({ error: "must be a string" })
+  .trim()
+  .regex(/^[0-9a-zA-Z-]{1,127}$/, { error: "must be a Key Vault object name (letters, digits, hyphens)" });
+
+/** Body of `POST /api/rollouts`. */
+export const rolloutRequestSchema = z.strictObject({
+  vault: z
+    .string({ error: "is required: a vault name or URL" })
+    .trim()
+    .min(1, { error: "must not be empty" }),
+  certificate: name,
+  version: z
+    .string({ error: "must be a string" })
+    .trim()
+    .regex(/^[0-9a-zA-Z]{1,64}$/, { error: "must be a Key Vault version id" })
+    .optional(),
+  targets: z
+    .array(z.string({ error: "must be a string" }).trim().min(1, { error: "must not be empty" }), {
+      error: "must be an array of target selectors",
+    })
+    .min(1, { error: "must name at least one target (leave it out for all)" })
+    .optional(),
+  dryRun: z.boolean({ error: "must be true or false" }).optional(),
+  renew: z.boolean({ error: "must be true or false" }).optional(),
+});
+
+const json = (status: number, body: unknown, headers: Record<string, string> = {}): HttpResponseInit => ({
+  status,
+  jsonBody: body,
+  headers: { "content-type": "application/json; charset=utf-8", ...headers },
+});
+const problem = (status: number, code: string, message: string, field?: string): HttpResponseInit =>
+  json(status, { error: { code, message, ...(field ? { field } : {}) } });
+
+/** The `?code=` of the request, carried into the URLs we hand out (function-key auth). */
+function withCode(url: string, request: HttpRequest): string {
+  const code = request.query.get("code");
+  return code ? `${url}${url.includes("?") ? "&" : "?"}code=${encodeURIComponent(code)}` : url;
+}
+
+/** Routes the rollouts API. */
+export async function manualRolloutHandler(
+  request: HttpRequest,
+  client: DurableClient,
+  context: InvocationContext,
+): Promise<HttpResponseInit> {
+  const id = request.params.id;
+  const action = request.params.action;
+  if (request.method === "POST" && !id) return startRollout(request, client, context);
+  if (request.method === "GET" && !id) return listRollouts(request);
+  if (request.method === "GET" && id && !action) return showRollout(request, client, id);
+  if (request.method === "POST" && id && action === "cancel") return cancelRollout(client, id, context);
+  return problem(
+    404,
+    "NotFound",
+    `No ${request.method} /api/rollouts${id ? `/${id}` : ""}${action ? `/${action}` : ""}.`,
+  );
+}
+
+async function startRollout(
+  request: HttpRequest,
+  client: DurableClient,
+  context: InvocationContext,
+): Promise<HttpResponseInit> {
+  // 1. Validate.
+  let body: unknown;
+  try {
+    body = await request.json();
+  } catch {
+    return problem(400, "BadRequest", "The body must be a JSON object.", "(body)");
+  }
+  const parsed = rolloutRequestSchema.safeParse(body);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const field = formatPath(issue?.path ?? []) || "(body)";
+    const message =
+      issue?.code === "unrecognized_keys"
+        ? `Unknown field(s) ${issue.keys.join(", ")}.`
+        : `Field ${field} ${issue?.message ?? "is invalid"}.`;
+    return problem(400, "BadRequest", message, issue?.code === "unrecognized_keys" ? issue.keys[0] : field);
+  }
+  const config = appConfig();
+  const req = parsed.data;
+  const vaultName = allowedVault(config, req.vault);
+  if (!vaultName)
+    return problem(
+      400,
+      "BadRequest",
+      `Field vault: '${req.vault}' is not one of ALLOWED_VAULT_URLS.`,
+      "vault",
+    );
+  if (req.version && req.renew)
+    return problem(400, "BadRequest", "Field renew cannot be true when a version is given.", "renew");
+  const certificate = { vaultName, certificateName: req.certificate };
+  const instanceId = rotationInstanceId(certificate);
+
+  // 2. One rollout per certificate.
+  const existing = await findStatus(client, instanceId);
+  if (isRunning(existing)) {
+    return problem(
+      409,
+      "RolloutRunning",
+      `Rollout ${instanceId} of ${vaultName}/${req.certificate} is running; cancel it or wait.`,
+    );
+  }
+
+  // 3. Start it.
+  const input: RotationInput = {
+    certificate,
+    request: {
+      kind: "manual",
+      ...(req.version ? { version: req.version } : {}),
+      ...(req.targets ? { targets: req.targets } : {}),
+      dryRun: req.dryRun ?? false,
+      renew: req.renew ?? false,
+    },
+    trigger: {
+      kind: "manual",
+      detail: `POST /api/rollouts${req.version ? ` version ${req.version}` : req.renew ? " renew" : ""}${req.targets ? ` targets ${req.targets.join(", ")}` : ""}${req.dryRun ? " (dry run)" : ""}`,
+    },
+    policy: rolloutPolicyFrom(config),
+  };
+  try {
+    await client.startNew("rotateCertificate", { instanceId, input });
+  } catch (error) {
+    if (isRunning(await findStatus(client, instanceId)))
+      return problem(
+        409,
+        "RolloutRunning",
+        `Rollout ${instanceId} of ${vaultName}/${req.certificate} is running.`,
+      );
+    throw error;
+  }
+  context.log(`Started ${instanceId}: ${input.trigger.detail}.`);
+  const payload = client.createHttpManagementPayload(instanceId);
+  const reportUri = withCode(
+    `${new URL(request.url).origin}/api/rollouts/${encodeURIComponent(instanceId)}`,
+    request,
+  );
+  return json(
+    202,
+    { ...payload, reportUri, cancelPostUri: reportUri.replace(/(\?|$)/, "/cancel$1") },
+    {
+      location: payload.statusQueryGetUri,
+      "retry-after": "5",
+    },
+  );
+}
+
+async function showRollout(
+  request: HttpRequest,
+  client: DurableClient,
+  id: string,
+): Promise<HttpResponseInit> {
+  const report = (await liveReport(client, id)) ?? (await auditedReport(id));
+  if (!report) return problem(404, "NotFound", `No rollout ${id}.`);
+  if ((request.headers.get("accept") ?? "").includes("text/plain")) {
+    return {
+      status: 200,
+      body: renderReport(report),
+      headers: { "content-type": "text/plain; charset=utf-8" },
+    };
+  }
+  return json(200, report);
+}
+
+async function cancelRollout(
+  client: DurableClient,
+  id: string,
+  context: InvocationContext,
+): Promise<HttpResponseInit> {
+  const status = await findStatus(client, id);
+  if (!status) return problem(404, "NotFound", `No rollout ${id}.`);
+  if (!isRunning(status))
+    return problem(
+      409,
+      "NotRunning",
+      `Rollout ${id} is ${String(status.runtimeStatus)}; there is nothing to cancel.`,
+    );
+  await client.raiseEvent(id, "cancel", { requestedAt: new Date().toISOString() });
+  // A stage waiting for its probes hears it too.
+  const report = await liveReport(client, id);
+  for (const stageId of report ? runningStageIds(report) : []) {
+    if (isRunning(await findStatus(client, stageId))) await client.raiseEvent(stageId, "cancel", {});
+  }
+  context.log(`Cancel requested for ${id}.`);
+  return json(202, { id, status: "cancelRequested" });
+}
+
+/** Audit records (Table storage), newest first; JSON columns parsed. */
+async function auditRecords(filter?: string): Promise<Record<string, unknown>[]> {
+  const table = await composition().auditTable();
+  const records: Record<string, unknown>[] = [];
+  for await (const entity of table.listEntities()) {
+    const record: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(entity)) {
+      if (k === "etag" || k.startsWith("odata")) continue;
+      record[k] = typeof v === "string" && /^[[{]/.test(v) ? safeJson(v) : v;
+    }
+    records.push(record);
+  }
+  const f = filter?.toLowerCase();
+  const matches = (r: Record<string, unknown>) => !f || JSON.stringify(r).toLowerCase().includes(f);
+  const time = (r: Record<string, unknown>) => String(r.startedAt ?? r.timestamp ?? "");
+  return records.filter(matches).sort((a, b) => time(b).localeCompare(time(a)));
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text;
+  }
+}
+
+async function auditedReport(id: string): Promise<RolloutReport | undefined> {
+  const records = await auditRecords(id).catch(() => []);
+  for (const r of records) {
+    const report = (r.report ?? r) as Partial<RolloutReport>;
+    if (report.instanceId === id && report.stages) return report as RolloutReport;
+  }
+  return undefined;
+}
+
+async function listRollouts(request: HttpRequest): Promise<HttpResponseInit> {
+  return json(200, { value: await auditRecords(request.query.get("certificate") ?? undefined) });
+}
+
+/** `GET /api/certificates`: a report-only scan of every binding, waited for. */
+export async function certificateInventoryHandler(
+  _request: HttpRequest,
+  client: DurableClient,
+): Promise<HttpResponseInit> {
+  const config = appConfig();
+  const instanceId = `inventory:${randomUUID()}`;
+  const input: DriftScanInput = {
+    scheduledFor: new Date().toISOString(),
+    jitterSeconds: 0,
+    mode: "report",
+    policy: rolloutPolicyFrom(config),
+  };
+  await client.startNew("driftScan", { instanceId, input });
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    const status = await findStatus(client, instanceId, {});
+    if (status && !isRunning(status)) {
+      if (String(status.runtimeStatus) !== "Completed")
+        return problem(
+          500,
+          "InventoryFailed",
+          `The inventory scan ${instanceId} ended ${String(status.runtimeStatus)}.`,
+        );
+      return json(200, inventoryOf(status.output as DriftScanOutput));
+    }
+    if (Date.now() > deadline)
+      return problem(504, "InventoryTimeout", `The inventory scan ${instanceId} is still running.`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** The inventory view of a report-only scan. */
+function inventoryOf(scan: DriftScanOutput) {
+  return {
+    scannedAt: scan.finishedAt,
+    warnings: scan.warnings,
+    certificates: scan.certificates.map((c) => ({
+      vaultName: c.certificate.vaultName,
+      certificateName: c.certificate.certificateName,
+      currentVersion: c.vault?.version,
+      thumbprint: c.vault?.thumbprint,
+      expiresOn: c.vault?.expiresOn,
+      ...(c.failure ? { failure: c.failure } : {}),
+      bindings: c.bindings.map((b) => ({
+        bindingId: b.bindingId,
+        stage: b.stage,
+        description: b.description,
+        configured: b.observation?.configured,
+        serves: b.observation?.served,
+        drift: b.verdict
+          ? { classification: b.verdict.classification, message: b.verdict.message }
+          : undefined,
+      })),
+    })),
+  };
+}
+
+df.app.client.http("manualRollout", {
+  route: "rollouts/{id?}/{action?}",
+  methods: ["GET", "POST"],
+  authLevel: "function",
+  handler: manualRolloutHandler,
+});
+
+df.app.client.http("certificateInventory", {
+  route: "certificates",
+  methods: ["GET"],
+  authLevel: "function",
+  handler: certificateInventoryHandler,
+});

@@ -1,0 +1,88 @@
+/**
+ * Orchestration `driftScan`: one scheduled sweep of every binding (also the inventory behind
+ * `GET /api/certificates`, in report mode without jitter).
+ *
+ * 1. Wait the jitter the trigger drew, so many deployments do not hit ARM at once.
+ * 2. Discover every binding of every certificate in the configured scopes.
+ * 3. Per certificate, a `driftCertificate` sub-orchestration (bounded history however many
+ *    bindings): observe each binding, read the vault's current version, judge, and start a repair
+ *    rollout where the mode allows. One certificate failing never stops the others.
+ */
+import * as df from "durable-functions";
+import type { OrchestrationContext } from "durable-functions";
+import { discoverAllBindings } from "../activities/discoverAllBindings.js";
+import { bindsCertificate, type Binding, type CertificateRef } from "../domain/bindings.js";
+import { fitInstanceId, idSegment } from "../domain/instanceIds.js";
+import type { Reasoned } from "../domain/rollback.js";
+import { errorSentence } from "./applyTarget.js";
+import {
+  driftCertificate,
+  type DriftCertificateInput,
+  type DriftCertificateOutput,
+} from "./driftCertificate.js";
+import type { DriftScanInput } from "./policy.js";
+import { call, sleep, type Flow } from "./tasks.js";
+
+/** Output of `driftScan`. */
+export interface DriftScanOutput {
+  scheduledFor: string;
+  mode: DriftScanInput["mode"];
+  startedAt: string;
+  finishedAt: string;
+  certificates: DriftCertificateOutput[];
+  warnings: Reasoned[];
+}
+
+function* driftScanOrchestrator(context: OrchestrationContext): Flow<DriftScanOutput> {
+  const input = context.df.getInput<DriftScanInput>();
+  // 1. Jitter.
+  if (input.jitterSeconds > 0) yield* sleep(context, input.jitterSeconds);
+  const startedAt = context.df.currentUtcDateTime.toISOString();
+
+  // 2. Every binding, grouped by certificate.
+  const discovered = yield* call(discoverAllBindings, {}, input.policy);
+  const groups: { certificate: CertificateRef; bindings: Binding[] }[] = [];
+  for (const b of discovered.bindings) {
+    const group = groups.find((g) => bindsCertificate(b, g.certificate));
+    if (group) group.bindings.push(b);
+    else groups.push({ certificate: b.certificate, bindings: [b] });
+  }
+  context.df.setCustomStatus({ certificates: groups.length, bindings: discovered.bindings.length });
+
+  // 3. One sub-orchestration per certificate.
+  const tasks = groups.map((g) => {
+    const sub: DriftCertificateInput = {
+      scanId: context.df.instanceId,
+      certificate: g.certificate,
+      bindings: g.bindings,
+      mode: input.mode,
+      policy: input.policy,
+    };
+    return driftCertificate(
+      sub,
+      fitInstanceId(
+        `${context.df.instanceId}:${idSegment(g.certificate.vaultName)}:${idSegment(g.certificate.certificateName)}`,
+      ),
+    );
+  });
+  let certificates: DriftCertificateOutput[] = [];
+  if (tasks.length) {
+    try {
+      certificates = (yield context.df.Task.all(tasks)) as DriftCertificateOutput[];
+    } catch (error) {
+      // driftCertificate catches its own failures; this is a crash of one of them.
+      discovered.warnings.push({ reason: "ScanFailed", message: errorSentence(error, "The drift scan") });
+    }
+  }
+  return {
+    scheduledFor: input.scheduledFor,
+    mode: input.mode,
+    startedAt,
+    finishedAt: context.df.currentUtcDateTime.toISOString(),
+    certificates,
+    warnings: discovered.warnings,
+  };
+}
+
+/** The registered orchestration; `driftRepair` starts it with `driftScanInstanceId(…)`. */
+export const driftScan = df.app.orchestration("driftScan", driftScanOrchestrator);

@@ -1,0 +1,94 @@
+/**
+ * The inputs of the orchestrations and the rollout policy they carry. Triggers build the policy from
+ * the validated configuration once and pass it in the input, so orchestrators never read settings
+ * (they stay deterministic, and a policy change does not alter a running rollout's replay).
+ *
+ * Everything here travels through Durable history: references and public data only.
+ */
+import type { CertificateRef, Stage } from "../domain/bindings.js";
+import type { CertificateEventRecord } from "../domain/keyVaultEvent.js";
+import type { ReportTrigger } from "../domain/report.js";
+import { scaledSeconds, type Config } from "../config.js";
+
+/** How a rollout behaves; durations are in orchestration seconds (already divided by `TIME_SCALE`). */
+export interface RolloutPolicy {
+  /** `STAGE_ORDER`. */
+  stageOrder: Stage[];
+  /** `PROBE_INTERVAL_SECONDS`: time between two probes of a stage. */
+  probeIntervalSeconds: number;
+  /** `PROBE_DEADLINE_*_SECONDS`: how long each stage may take to serve the new certificate. */
+  probeDeadlineSeconds: Record<Stage, number>;
+  /** `RENEW_ON_NEAR_EXPIRY`. */
+  renewOnNearExpiry: boolean;
+  /** `RENEWAL_DEADLINE_SECONDS`. */
+  renewalDeadlineSeconds: number;
+  /** Time between two polls of a pending renewal. */
+  renewalPollSeconds: number;
+  /** `PREFLIGHT_MIN_VALIDITY_DAYS`. */
+  minRemainingValidityDays: number;
+  /** `ROLLOUT_RESTART_DEPLOYMENTS`. */
+  restartDeployments: boolean;
+  /** Longest wait for a busy target (409/429/another operation) before the step fails. */
+  busyDeadlineSeconds: number;
+  /** First interval of the automatic retry of an activity that threw (a retriable condition). */
+  retryFirstIntervalSeconds: number;
+  /** Attempts of an activity that keeps throwing before the orchestration treats it as failed. */
+  retryMaxAttempts: number;
+}
+
+/** The rollout policy from configuration (durations divided by `TIME_SCALE`). */
+export function rolloutPolicyFrom(config: Config): RolloutPolicy {
+  const s = (seconds: number) => scaledSeconds(config, seconds);
+  return {
+    stageOrder: [...config.rollout.stageOrder],
+    probeIntervalSeconds: s(config.probes.intervalSeconds),
+    probeDeadlineSeconds: {
+      kubernetes: s(config.probes.deadlineSeconds.kubernetes),
+      apim: s(config.probes.deadlineSeconds.apim),
+      frontDoor: s(config.probes.deadlineSeconds.frontDoor),
+    },
+    renewOnNearExpiry: config.rollout.renewOnNearExpiry,
+    renewalDeadlineSeconds: s(config.rollout.renewalDeadlineSeconds),
+    renewalPollSeconds: s(Math.min(30, config.probes.intervalSeconds)),
+    minRemainingValidityDays: config.rollout.minRemainingValidityDays,
+    restartDeployments: config.rollout.restartDeployments,
+    busyDeadlineSeconds: s(Math.max(config.probes.deadlineSeconds.apim, 600)),
+    retryFirstIntervalSeconds: s(5),
+    retryMaxAttempts: 5,
+  };
+}
+
+/** What asked for the rollout, and what it asked. */
+export type RotationRequest =
+  /** A Key Vault event (near expiry, expired, new version). */
+  | { kind: "event"; event: CertificateEventRecord }
+  /** `POST /api/rollouts`. */
+  | {
+      kind: "manual";
+      version?: string;
+      targets?: string[];
+      dryRun: boolean;
+      /** Renew in Key Vault first (when the issuer allows it), then roll out the new version. */
+      renew: boolean;
+      requestedBy?: string;
+    }
+  /** A drift scan: the vault's current version to the drifted bindings. */
+  | { kind: "drift"; scanId: string; version: string; targets: string[]; reason: string };
+
+/** Input of `rotateCertificate`. */
+export interface RotationInput {
+  certificate: CertificateRef;
+  request: RotationRequest;
+  trigger: ReportTrigger;
+  policy: RolloutPolicy;
+}
+
+/** Input of `driftScan`. */
+export interface DriftScanInput {
+  /** ISO 8601 time the timer was scheduled for. */
+  scheduledFor: string;
+  /** A random delay (chosen by the trigger) before the scan starts, in orchestration seconds. */
+  jitterSeconds: number;
+  mode: "repair" | "report";
+  policy: RolloutPolicy;
+}

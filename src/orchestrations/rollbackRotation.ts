@@ -1,0 +1,159 @@
+/**
+ * Orchestration `rollbackRotation`: undoes a rollout, stage by stage in reverse order of application.
+ *
+ * For each stage of the rollback plan:
+ * 1. Put every target of the stage back in parallel (`restoreTarget` per action).
+ * 2. Probe the stage's endpoints until each serves its previous certificate again (the thumbprint
+ *    its snapshot recorded), or the stage's deadline passes.
+ * Targets the plan could not restore are carried through as unrestorable. A target counts as
+ * rolled back only when a handshake shows its previous certificate.
+ */
+import * as df from "durable-functions";
+import type { OrchestrationContext } from "durable-functions";
+import { probeEndpoints } from "../activities/probeEndpoints.js";
+import type { Stage } from "../domain/bindings.js";
+import { fitInstanceId } from "../domain/instanceIds.js";
+import type {
+  ProbeEvidence,
+  RollbackAction,
+  RollbackActionResult,
+  RollbackPlan,
+  RollbackProbe,
+  RollbackResult,
+} from "../domain/rollback.js";
+import { errorSentence } from "./applyTarget.js";
+import type { RolloutPolicy } from "./policy.js";
+import { restoreTarget, type RestoreTargetInput, type RestoreTargetOutput } from "./restoreTarget.js";
+import { after, call, sleep, type Flow } from "./tasks.js";
+
+/** Input of `rollbackRotation`. */
+export interface RollbackRotationInput {
+  rotationId: string;
+  rollback: RollbackPlan;
+  policy: RolloutPolicy;
+  /** Seconds each stage may take to serve the previous certificate again. */
+  deadlineSeconds: Record<Stage, number>;
+}
+
+/** Output of `rollbackRotation`. */
+export type RollbackRotationOutput = RollbackResult;
+
+function* rollbackRotationOrchestrator(context: OrchestrationContext): Flow<RollbackRotationOutput> {
+  const input = context.df.getInput<RollbackRotationInput>();
+  const results: RollbackActionResult[] = [];
+  context.df.setCustomStatus({ actions: results, unrestorable: input.rollback.unrestorable });
+  for (const stage of input.rollback.stages) {
+    const deadlineSeconds = input.deadlineSeconds[stage.stage];
+    // 1. Every target of the stage back at once.
+    const restores = stage.actions.map((action, i) => {
+      const restoreInput: RestoreTargetInput = {
+        action,
+        rotationId: input.rotationId,
+        policy: input.policy,
+        deadlineSeconds,
+      };
+      return restoreTarget(restoreInput, fitInstanceId(`${context.df.instanceId}:s${stage.index}-t${i + 1}`));
+    });
+    let written: RestoreTargetOutput[];
+    try {
+      written = (yield context.df.Task.all(restores)) as RestoreTargetOutput[];
+    } catch (error) {
+      written = stage.actions.map((a) => ({
+        stepId: a.stepId,
+        restored: false,
+        failure: {
+          reason: "RestoreOrchestrationFailed",
+          message: errorSentence(error, `Rolling back ${a.stepId}`),
+        },
+      }));
+    }
+    // 2. Probe each restored target for its previous certificate.
+    const restored = stage.actions.filter((a) => written.find((w) => w.stepId === a.stepId)?.restored);
+    const evidence = yield* probeUntilPrevious(context, input, restored, deadlineSeconds);
+    for (const action of stage.actions) {
+      const w = written.find((x) => x.stepId === action.stepId);
+      const mine = evidence.filter((e) => action.probes.some((p) => sameHost(p.hostName, e.hostName)));
+      const verified = w?.restored === true && mine.every((e) => e.ok);
+      results.push({
+        stepId: action.stepId,
+        verified,
+        ...(w?.failure
+          ? { failure: w.failure }
+          : verified
+            ? {}
+            : {
+                failure: {
+                  reason: "RollbackNotVerified",
+                  message: `${mine
+                    .filter((e) => !e.ok)
+                    .map(
+                      (e) =>
+                        `${e.hostName} served ${e.servedThumbprint ?? "nothing"}${e.detail ? ` (${e.detail})` : ""}`,
+                    )
+                    .join("; ")} instead of the previous certificate.`,
+                },
+              }),
+        probes: mine,
+      });
+    }
+    context.df.setCustomStatus({ actions: results, unrestorable: input.rollback.unrestorable });
+  }
+  return { actions: results, unrestorable: input.rollback.unrestorable };
+}
+
+const sameHost = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
+
+/** Probes the restored targets until every one serves its previous certificate, or the deadline. */
+function* probeUntilPrevious(
+  context: OrchestrationContext,
+  input: RollbackRotationInput,
+  actions: RollbackAction[],
+  deadlineSeconds: number,
+): Flow<ProbeEvidence[]> {
+  const probes = actions.flatMap((a) => a.probes);
+  if (probes.length === 0) return [];
+  // One probe call per expected thumbprint (a call checks one thumbprint).
+  const groups = new Map<string, RollbackProbe[]>();
+  for (const p of probes) groups.set(p.thumbprint ?? "", [...(groups.get(p.thumbprint ?? "") ?? []), p]);
+  const stage = stageOf(actions[0] as RollbackAction);
+  const deadline = after(context, deadlineSeconds).getTime();
+  for (;;) {
+    const evidence: ProbeEvidence[] = [];
+    for (const [thumbprint, group] of groups) {
+      try {
+        const answer = yield* call(
+          probeEndpoints,
+          {
+            stage,
+            probes: group.map((p) => ({ hostName: p.hostName, expect: p.expect })),
+            ...(thumbprint ? { expectThumbprint: thumbprint } : {}),
+          },
+          input.policy,
+        );
+        evidence.push(...answer.evidence);
+      } catch (error) {
+        for (const p of group)
+          evidence.push({
+            hostName: p.hostName,
+            expect: p.expect,
+            at: context.df.currentUtcDateTime.toISOString(),
+            ok: false,
+            detail: errorSentence(error, "Probing"),
+          });
+      }
+    }
+    if (evidence.every((e) => e.ok) || context.df.currentUtcDateTime.getTime() >= deadline) return evidence;
+    yield* sleep(context, input.policy.probeIntervalSeconds);
+  }
+}
+
+function stageOf(action: RollbackAction): Stage {
+  return action.kind === "kubernetesSecret"
+    ? "kubernetes"
+    : action.kind === "apimService"
+      ? "apim"
+      : "frontDoor";
+}
+
+/** The registered orchestration; the rotation yields `rollbackRotation(input, rollbackInstanceId(…))`. */
+export const rollbackRotation = df.app.orchestration("rollbackRotation", rollbackRotationOrchestrator);

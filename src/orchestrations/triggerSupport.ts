@@ -1,0 +1,157 @@
+/**
+ * What the thin triggers share: the configuration (validated once), reading an orchestration's
+ * status without mistaking "no such instance" for an error, the live report of a rollout (the
+ * rotation's custom status merged with its running stage's), and the decision whether a Key Vault
+ * event is a duplicate or stale delivery that must start nothing.
+ */
+import type { DurableClient, DurableOrchestrationStatus } from "durable-functions";
+import { loadConfig, scaledSeconds, type Config } from "../config.js";
+import type { CertificateEvent } from "../domain/keyVaultEvent.js";
+import { stageInstanceId } from "../domain/instanceIds.js";
+import type { ReportStage, RolloutReport } from "../domain/report.js";
+
+let cached: Config | undefined;
+
+/** The app's configuration, read from the environment once. Throws a ConfigurationError naming the setting. */
+export function appConfig(): Config {
+  cached ??= loadConfig(process.env);
+  return cached;
+}
+
+/** Forgets the cached configuration (tests that change settings between hosts in one process). */
+export function resetAppConfig(): void {
+  cached = undefined;
+}
+
+/** Runtime statuses of an instance that still runs. */
+export const RUNNING_STATUSES: ReadonlySet<string> = new Set([
+  "Running",
+  "Pending",
+  "ContinuedAsNew",
+  "Suspended",
+]);
+
+/** Whether a status is of a running instance. */
+export const isRunning = (status: DurableOrchestrationStatus | undefined): boolean =>
+  status !== undefined && RUNNING_STATUSES.has(String(status.runtimeStatus));
+
+/** The status of an instance, or undefined when there is none (other errors are thrown). */
+export async function findStatus(
+  client: DurableClient,
+  instanceId: string,
+  options: { showInput?: boolean } = {},
+): Promise<DurableOrchestrationStatus | undefined> {
+  try {
+    return await client.getStatus(instanceId, { showInput: options.showInput ?? false });
+  } catch (error) {
+    if (error instanceof Error && /HTTP 404/.test(error.message)) return undefined;
+    throw error;
+  }
+}
+
+/** Vault names allowed by `ALLOWED_VAULT_URLS` (the first label of each vault host). */
+export function allowedVaultNames(config: Config): string[] {
+  return config.allowedVaultUrls.map((u) => new URL(u).hostname.split(".")[0] ?? "").filter(Boolean);
+}
+
+/** Whether a vault name or URL is one of the allowed vaults; answers its name when it is. */
+export function allowedVault(config: Config, vault: string): string | undefined {
+  const v = vault.trim().toLowerCase();
+  const byUrl = config.allowedVaultUrls.find((u) => {
+    try {
+      return new URL(v).origin.toLowerCase() === u;
+    } catch {
+      return false;
+    }
+  });
+  if (byUrl) return new URL(byUrl).hostname.split(".")[0];
+  return allowedVaultNames(config).find((n) => n.toLowerCase() === v);
+}
+
+/** The rotation's report from its status: the output when it ended, else the live custom status. */
+export function reportOf(status: DurableOrchestrationStatus | undefined): RolloutReport | undefined {
+  if (!status) return undefined;
+  const candidate = (isRunning(status) ? status.customStatus : (status.output ?? status.customStatus)) as
+    RolloutReport | undefined | null;
+  return candidate && typeof candidate === "object" && "instanceId" in candidate ? candidate : undefined;
+}
+
+/**
+ * The live report of a rotation: its own custom status, with the stage that is running replaced by
+ * that stage's live view (per-target progress while the stage applies and probes).
+ */
+export async function liveReport(
+  client: DurableClient,
+  instanceId: string,
+): Promise<RolloutReport | undefined> {
+  const status = await findStatus(client, instanceId);
+  const report = reportOf(status);
+  if (!report || !isRunning(status)) return report;
+  const version = report.versions.next?.version;
+  const running = report.stages.find((s) => s.status === "pending");
+  if (!version || !running) return report;
+  const stageStatus = await findStatus(
+    client,
+    stageInstanceId(instanceId, version, running.index, running.stage),
+  );
+  const live = stageStatus?.customStatus as ReportStage | undefined | null;
+  if (!live || typeof live !== "object" || !("targets" in live)) return report;
+  return { ...report, stages: report.stages.map((s) => (s.index === running.index ? live : s)) };
+}
+
+/** The running stage instances of a rotation (to pass a cancel on to them). */
+export function runningStageIds(report: RolloutReport): string[] {
+  const version = report.versions.next?.version;
+  if (!version) return [];
+  return report.stages
+    .filter((s) => s.status === "pending")
+    .map((s) => stageInstanceId(report.instanceId, version, s.index, s.stage));
+}
+
+/** Seconds of drift jitter to wait, drawn by the timer trigger (orchestrators cannot draw randomness). */
+export const drawJitterSeconds = (config: Config, random: number): number =>
+  Math.floor(random * scaledSeconds(config, config.drift.jitterSeconds));
+
+/** The trigger detail recorded for an event; carries the event id so a redelivery is recognised. */
+export const eventTriggerDetail = (e: Pick<CertificateEvent, "kind" | "eventId" | "version">): string =>
+  `${e.kind} for version ${e.version} (event ${e.eventId})`;
+
+/**
+ * Why a Key Vault event must start nothing, or undefined when it should start a rollout. Looks at
+ * the certificate's rotation instance (running, or the last one that ended):
+ * - a rollout is running (for a NewVersionCreated of the version it renewed: our own renewal);
+ * - the last rollout was started by this very event (a redelivery);
+ * - NewVersionCreated: the last rollout already rolled out that version, or succeeded after the
+ *   event was sent (the event is older than what is deployed: out of order);
+ * - NearExpiry/Expired: the last rollout succeeded in replacing the expiring version.
+ */
+export function eventSkipReason(
+  e: Pick<CertificateEvent, "kind" | "eventId" | "version" | "eventTime">,
+  status: DurableOrchestrationStatus | undefined,
+): string | undefined {
+  if (!status) return undefined;
+  const report = reportOf(status);
+  const same = (a: string | undefined, b: string) => a !== undefined && a.toLowerCase() === b.toLowerCase();
+  if (isRunning(status)) {
+    return e.kind === "CertificateNewVersionCreated" && same(report?.versions.next?.version, e.version)
+      ? `version ${e.version} is the one rollout ${status.instanceId} is rolling out (our own renewal); nothing new starts.`
+      : `rollout ${status.instanceId} of this certificate is running (${String(status.runtimeStatus)}); nothing new starts (the drift scan catches anything it misses).`;
+  }
+  if (!report) return undefined;
+  if (report.trigger.detail.includes(`(event ${e.eventId})`))
+    return `event ${e.eventId} was delivered again; rollout ${report.instanceId} already handled it (${report.outcome?.state ?? "ended"}).`;
+  const succeeded = report.outcome?.state === "Succeeded" && !report.dryRun;
+  if (e.kind === "CertificateNewVersionCreated") {
+    if (same(report.versions.next?.version, e.version))
+      return `version ${e.version} was already rolled out by ${report.instanceId} (${report.outcome?.state ?? "ended"}).`;
+    if (succeeded && new Date(report.startedAt).getTime() >= e.eventTime.getTime())
+      return `the event (sent ${e.eventTime.toISOString()}) is older than the last successful rollout (started ${report.startedAt}, version ${report.versions.next?.version ?? "unknown"}): out of order.`;
+    return undefined;
+  }
+  const next = report.versions.next?.version;
+  if (succeeded && next !== undefined && !same(next, e.version))
+    return `version ${e.version} was already replaced by version ${next} (rollout ${report.instanceId}).`;
+  if (succeeded && same(report.versions.previous?.version, e.version))
+    return `version ${e.version} was already replaced (rollout ${report.instanceId}).`;
+  return undefined;
+}

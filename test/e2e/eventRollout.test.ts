@@ -1,0 +1,130 @@
+/**
+ * End to end, driven by Key Vault events through the lab's Event Grid: a certificate near expiry is
+ * renewed and rolled out, a new version created by hand is rolled out, duplicate and out-of-order
+ * deliveries start one rollout — each observed by real TLS handshakes at the lab's hops.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { rotationInstanceId } from "../../src/domain/instanceIds.js";
+import type { RolloutReport } from "../../src/domain/report.js";
+import { startWorld, type World } from "../support/world.js";
+
+const VAULT = "kv-contoso";
+
+describe("rollouts started by Key Vault events", () => {
+  let world: World;
+  before(async () => {
+    world = await startWorld();
+  });
+  after(async () => {
+    await world?.stop();
+  });
+
+  const currentVersion = async (name: string) => {
+    const c = await world.certificates.getCertificate(name);
+    return { version: c.properties.version as string, thumbprint: thumb(c.properties.x509Thumbprint) };
+  };
+
+  it("renews a certificate near expiry and serves the new version at its hop", async () => {
+    const name = "apim-gateway";
+    const before = await currentVersion(name);
+    const servedBefore = await world.served("apim.contoso.test");
+    assert.deepEqual(
+      servedBefore,
+      [before.thumbprint],
+      "the gateway serves the vault's current version first",
+    );
+
+    await world.emitKeyVaultEvent("CertificateNearExpiry", name, before.version);
+    const id = rotationInstanceId({ vaultName: VAULT, certificateName: name });
+    await world.waitFor("the rollout to start", () => world.status(id));
+    const report = await world.waitForRollout(id);
+
+    assert.equal(report.outcome?.state, "Succeeded", explain(report));
+    const next = report.versions.next;
+    assert.ok(next?.version && next.version !== before.version, "a new version was rolled out");
+    const renewed = await world.certificates.getCertificateVersion(name, next.version);
+    assert.equal(
+      renewed.properties.tags?.["cert-rotation.e2e/rotation"],
+      id,
+      "the renewal is tagged as ours",
+    );
+    const servedAfter = await world.served("apim.contoso.test");
+    assert.deepEqual(servedAfter, [thumb(renewed.properties.x509Thumbprint)]);
+    assert.equal(next.thumbprint, servedAfter[0]);
+    console.log(`near expiry: apim.contoso.test served ${servedBefore[0]} before, ${servedAfter[0]} after`);
+
+    // The rollout's own NewVersionCreated did not start a second rollout.
+    const afterwards = await world.status(id);
+    assert.equal(afterwards?.runtimeStatus, "Completed");
+    assert.equal((afterwards?.output as RolloutReport).startedAt, report.startedAt);
+
+    // Recorded and told.
+    const audit = await world.api("GET", `/api/rollouts?certificate=${name}`);
+    assert.equal(audit.status, 200);
+    assert.ok(JSON.stringify(audit.body).includes(next.version), "the audit record names the new version");
+    const outcomes = await world.lab.control("GET", "/lab/eventgrid/topics/rotation-outcomes/events");
+    assert.ok(JSON.stringify(outcomes.body).includes(next.version), "an outcome event names the new version");
+  });
+
+  it("rolls out a version created by hand (NewVersionCreated) to every Front Door edge location", async () => {
+    const name = "edge-contoso";
+    const before = await currentVersion(name);
+    const id = rotationInstanceId({ vaultName: VAULT, certificateName: name });
+    const poller = await world.certificates.beginCreateCertificate(
+      name,
+      await world.certificates.getCertificatePolicy(name),
+    );
+    const created = await poller.pollUntilDone();
+    const version = created.properties.version as string;
+    // The lab vault sends NewVersionCreated through Event Grid by itself.
+    await world.waitFor("the rollout to start", () => world.status(id));
+    const report = await world.waitForRollout(id);
+    assert.equal(report.outcome?.state, "Succeeded", explain(report));
+    assert.equal(report.versions.next?.version, version);
+    const served = await world.served("api.contoso.test");
+    assert.ok(served.length >= 2, "two edge locations");
+    for (const t of served) assert.equal(t, thumb(created.properties.x509Thumbprint));
+    assert.notEqual(served[0], before.thumbprint);
+    console.log(
+      `new version: api.contoso.test served ${before.thumbprint} before, ${served.join(", ")} after`,
+    );
+  });
+
+  it("starts one rollout for duplicate and out-of-order deliveries", async () => {
+    const name = "ingress-tls";
+    const id = rotationInstanceId({ vaultName: VAULT, certificateName: name });
+    const old = await currentVersion(name);
+    const policy = await world.certificates.getCertificatePolicy(name);
+    const v2 = (await (await world.certificates.beginCreateCertificate(name, policy)).pollUntilDone())
+      .properties;
+    await world.waitFor("the rollout of v2", () => world.status(id));
+    const first = await world.waitForRollout(id);
+    assert.equal(first.outcome?.state, "Succeeded", explain(first));
+    assert.equal(first.versions.next?.version, v2.version);
+
+    // The same event again, and an older version's event arriving late.
+    await world.emitKeyVaultEvent("CertificateNewVersionCreated", name, v2.version as string);
+    await world.emitKeyVaultEvent("CertificateNewVersionCreated", name, old.version, {
+      eventTime: new Date(Date.parse(first.startedAt) - 60_000),
+    });
+    await world.emitKeyVaultEvent("CertificateNearExpiry", name, old.version);
+    const skipped = /\(Certificate\w+ kv-contoso\/ingress-tls\): skipped: /g;
+    await world.waitFor("the host to log three skipped deliveries", async () =>
+      (world.logs().match(skipped) ?? []).length >= 3 ? true : undefined,
+    );
+    const status = await world.status(id);
+    assert.equal((status?.output as RolloutReport).startedAt, first.startedAt, "no second rollout ran");
+    assert.deepEqual(await world.served("backend.contoso.test"), [thumb(v2.x509Thumbprint)]);
+  });
+});
+
+function thumb(bytes: Uint8Array | undefined): string {
+  return Buffer.from(bytes ?? [])
+    .toString("hex")
+    .toUpperCase();
+}
+
+function explain(report: RolloutReport): string {
+  return `${report.outcome?.state} ${report.outcome?.reason}: ${report.outcome?.message}\n${JSON.stringify(report.stages, null, 1).slice(0, 3000)}`;
+}
