@@ -1,19 +1,99 @@
 /**
- * Activity `applyFrontDoorProfile`: Creates the Front Door secret for the new version and repoints the custom domains to it.
+ * Activity `applyFrontDoorProfile`: PUTs a customer-certificate secret for the new version
+ * (create-or-replace, so a retry is harmless), then PATCHes each custom domain to it. The previous
+ * secrets stay, so rollback is a repoint. Does not wait for the edge deployment.
  */
 import type { InvocationContext } from "@azure/functions";
 import * as df from "durable-functions";
+import { composition } from "../composition.js";
+import {
+  domainSecret,
+  frontDoorProfileId,
+  putSecret,
+  repointDomain,
+  secretInfo,
+} from "../azure/frontDoor.js";
+import { busyResult, describeSdkError, retriable } from "../azure/sdkErrors.js";
+import type { FrontDoorProfileSnapshot } from "../domain/rollback.js";
 import type { ApplyFrontDoorProfileInput, ApplyFrontDoorProfileOutput } from "./contracts.js";
 import type { TypedActivity } from "./typed.js";
 
-/** Creates the Front Door secret for the new version and repoints the custom domains to it. */
+/** Creates the new secret and repoints the profile's custom domains. */
 export async function applyFrontDoorProfileHandler(
   input: ApplyFrontDoorProfileInput,
   context: InvocationContext,
 ): Promise<ApplyFrontDoorProfileOutput> {
-  void input;
-  void context;
-  throw new Error("applyFrontDoorProfile is not implemented yet.");
+  const c = composition();
+  const { step } = input;
+  const p = frontDoorProfileId(step.profileId);
+  const client = c.cdnClient(p.subscriptionId);
+  const snapshot: FrontDoorProfileSnapshot = {
+    kind: "frontDoorProfile",
+    customDomains: [],
+    createdSecretName: step.newSecretName,
+  };
+  let repointed = 0;
+  try {
+    // 1. Snapshot: each domain's secret now (the plan's previous one when this step already ran).
+    const domains: { name: string; hostName: string; current?: string; minimumTlsVersion?: string }[] = [];
+    for (const d of step.customDomains) {
+      const now = await domainSecret(client, p, d.name);
+      const previousSecretName =
+        now.secretName && now.secretName !== step.newSecretName ? now.secretName : d.previousSecretName;
+      const prev = await secretInfo(client, p, previousSecretName).catch(() => undefined);
+      snapshot.customDomains.push({
+        name: d.name,
+        hostName: d.hostName,
+        previousSecretName,
+        ...(prev?.thumbprint ? { previousThumbprint: prev.thumbprint.toUpperCase() } : {}),
+      });
+      domains.push({
+        ...d,
+        ...(now.secretName ? { current: now.secretName } : {}),
+        ...(now.minimumTlsVersion ? { minimumTlsVersion: now.minimumTlsVersion } : {}),
+      });
+    }
+    // 2. The secret for the new version (create-or-replace).
+    await putSecret(
+      client,
+      p,
+      step.newSecretName,
+      step.secretSourceId,
+      step.secretVersion,
+      Math.max(50, 1000 / c.config.timeScale),
+    );
+    // 3. Repoint every custom domain not pointing at it yet.
+    for (const d of domains) {
+      if (d.current === step.newSecretName) continue;
+      await repointDomain(client, p, d.name, step.newSecretName, d.minimumTlsVersion);
+      repointed++;
+    }
+    context.log(
+      `applyFrontDoorProfile: ${p.name}: secret ${step.newSecretName} created, ${repointed} domain(s) repointed.`,
+    );
+    return {
+      status: "applied",
+      snapshot,
+      ...(repointed === 0 ? { detail: "domains already pointed at the new secret" } : {}),
+    };
+  } catch (e) {
+    const f = describeSdkError(e, `Updating Front Door profile ${p.name}`);
+    context.warn(`applyFrontDoorProfile: ${f.message}`);
+    if (repointed > 0) {
+      return {
+        status: "failed",
+        write: "unknown",
+        snapshot,
+        reason: f.code ?? "UpdateFailed",
+        message: f.message,
+      };
+    }
+    if (f.kind === "busy") return busyResult(f);
+    if (f.kind === "notFound" || f.kind === "permanent") {
+      return { status: "failed", write: "notApplied", reason: f.code ?? "UpdateRefused", message: f.message };
+    }
+    throw retriable(f);
+  }
 }
 
 /** The registered activity; orchestrators yield `applyFrontDoorProfile(input)`. */

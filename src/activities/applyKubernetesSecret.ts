@@ -1,19 +1,156 @@
 /**
- * Activity `applyKubernetesSecret`: Writes tls.crt/tls.key (and/or ca.crt) into one Secret with a resourceVersion precondition, keeping a backup.
+ * Activity `applyKubernetesSecret`: writes tls.crt/tls.key (and/or ca.crt) of the new version into
+ * one Secret, with a `resourceVersion` precondition, after keeping a backup Secret
+ * `<name>-previous` for rollback; optionally restarts the step's Deployments. The key material is
+ * fetched from Key Vault here and goes nowhere but the Secret.
  */
 import type { InvocationContext } from "@azure/functions";
 import * as df from "durable-functions";
+import type { V1Secret } from "@kubernetes/client-node";
+import { composition } from "../composition.js";
+import { busyResult, describeSdkError, retriable } from "../azure/sdkErrors.js";
+import { withCertificateMaterial } from "../azure/keyVault.js";
+import type { KubernetesSecretSnapshot } from "../domain/rollback.js";
+import {
+  backupName,
+  backupOf,
+  carried,
+  leafThumbprint,
+  secretData,
+  withContent,
+} from "../kubernetes/secretContent.js";
+import {
+  ROTATION_ANNOTATION,
+  THUMBPRINT_ANNOTATION,
+  VERSION_ANNOTATION,
+  createSecret,
+  kubeApis,
+  readSecret,
+  replaceSecret,
+  restartDeployment,
+  upsertSecret,
+} from "../kubernetes/tlsSecrets.js";
 import type { ApplyKubernetesSecretInput, ApplyKubernetesSecretOutput } from "./contracts.js";
 import type { TypedActivity } from "./typed.js";
 
-/** Writes tls.crt/tls.key (and/or ca.crt) into one Secret with a resourceVersion precondition, keeping a backup. */
+/** Writes the new version into one Secret. */
 export async function applyKubernetesSecretHandler(
   input: ApplyKubernetesSecretInput,
   context: InvocationContext,
 ): Promise<ApplyKubernetesSecretOutput> {
-  void input;
-  void context;
-  throw new Error("applyKubernetesSecret is not implemented yet.");
+  const c = composition();
+  const { step, certificate } = input;
+  const where = `Secret ${step.namespace}/${step.secretName}`;
+  let afterWrite: KubernetesSecretSnapshot | undefined;
+  try {
+    const apis = kubeApis(await c.kubeConfig(step.cluster));
+    const existing = await readSecret(apis, step.namespace, step.secretName);
+    const backup = existing ? await readSecret(apis, step.namespace, backupName(step.secretName)) : undefined;
+    const annotations = existing?.metadata?.annotations ?? {};
+
+    // 1. Already written by this rotation (a retry): answer with the snapshot kept in the backup.
+    if (
+      existing &&
+      annotations[VERSION_ANNOTATION] === certificate.version &&
+      annotations[ROTATION_ANNOTATION] === input.rotationId
+    ) {
+      const prev = carried(backup);
+      context.log(`applyKubernetesSecret: ${where} already carries ${certificate.version}.`);
+      return {
+        status: "applied",
+        snapshot: {
+          kind: "kubernetesSecret",
+          existed: backup !== undefined,
+          ...(prev.version ? { previousVersion: prev.version } : {}),
+          ...(prev.thumbprint ? { previousThumbprint: prev.thumbprint } : {}),
+          ...(backup ? { backupSecretName: backup.metadata!.name! } : {}),
+          ...(existing.metadata?.resourceVersion
+            ? { resourceVersionAfterWrite: existing.metadata.resourceVersion }
+            : {}),
+        },
+        detail: "already applied",
+      };
+    }
+
+    // 2. The new content, from the vault (key material lives only in this block).
+    const vaultUrl = certificate.vaultUrl;
+    const content = await withCertificateMaterial(
+      c.secretClient(vaultUrl),
+      certificate.certificateName,
+      certificate.version,
+      (m) => ({
+        built: secretData(m, step.writeTls, step.writeCa),
+        thumbprint: leafThumbprint(m.chainPem[0]),
+      }),
+    );
+    if ("problem" in content) return { status: "failed", write: "notApplied", ...content.problem };
+    if ("reason" in content.built) return { status: "failed", write: "notApplied", ...content.built };
+    const newAnnotations = {
+      [VERSION_ANNOTATION]: certificate.version,
+      [THUMBPRINT_ANNOTATION]: content.thumbprint,
+      [ROTATION_ANNOTATION]: input.rotationId,
+    };
+
+    // 3. Snapshot and backup of what is there now.
+    const prev = carried(existing);
+    if (existing) await upsertSecret(apis, backupOf(existing, input.rotationId));
+
+    // 4. The write, with the resourceVersion read above as precondition.
+    let written: V1Secret;
+    if (existing) {
+      written = await replaceSecret(apis, withContent(existing, content.built.data, newAnnotations));
+    } else {
+      written = await createSecret(apis, {
+        apiVersion: "v1",
+        kind: "Secret",
+        metadata: {
+          name: step.secretName,
+          namespace: step.namespace,
+          annotations: newAnnotations as Record<string, string>,
+        },
+        type: step.writeTls ? "kubernetes.io/tls" : "Opaque",
+        data: content.built.data,
+      });
+    }
+    const snapshot: KubernetesSecretSnapshot = {
+      kind: "kubernetesSecret",
+      existed: existing !== undefined,
+      ...(prev.version ? { previousVersion: prev.version } : {}),
+      ...(prev.thumbprint ? { previousThumbprint: prev.thumbprint } : {}),
+      ...(existing ? { backupSecretName: backupName(step.secretName) } : {}),
+      ...(written.metadata?.resourceVersion
+        ? { resourceVersionAfterWrite: written.metadata.resourceVersion }
+        : {}),
+    };
+    afterWrite = snapshot;
+
+    // 5. Pods that mount the Secret themselves need a restart (ingress-nginx does not).
+    if (input.restartDeployments) {
+      for (const d of step.restartDeployments) await restartDeployment(apis, step.namespace, d, c.now());
+    }
+    context.log(
+      `applyKubernetesSecret: ${where} now carries ${certificate.version} (${content.thumbprint ?? "ca bundle"}).`,
+    );
+    return { status: "applied", snapshot };
+  } catch (e) {
+    const f = describeSdkError(e, `Writing ${where}`);
+    context.warn(`applyKubernetesSecret: ${f.message}`);
+    if (afterWrite) {
+      // The Secret was written; only a restart failed. The write stands and can be rolled back.
+      return {
+        status: "failed",
+        write: "unknown",
+        snapshot: afterWrite,
+        reason: "RestartFailed",
+        message: f.message,
+      };
+    }
+    if (f.kind === "busy") return busyResult(f);
+    if (f.kind === "notFound" || f.kind === "permanent") {
+      return { status: "failed", write: "notApplied", reason: f.code ?? "WriteRefused", message: f.message };
+    }
+    throw retriable(f);
+  }
 }
 
 /** The registered activity; orchestrators yield `applyKubernetesSecret(input)`. */
