@@ -78,3 +78,22 @@ export async function armFetch(
   const text = await res.text();
   return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : undefined };
 }
+
+/** Creates a new version of a lab Key Vault certificate through the real Key Vault SDK; returns the version. */
+export async function newKeyVaultVersion(lab: TestLab, name: string): Promise<string> {
+  const { CertificateClient } = await import("@azure/keyvault-certificates");
+  const vault = (lab.endpoints.keyVault as { url: string }).url;
+  const client = new CertificateClient(vault, new DefaultAzureCredential());
+  const policy = await client.getCertificatePolicy(name);
+  const poller = await client.beginCreateCertificate(name, policy, { intervalInMs: 50 });
+  const cert = await poller.pollUntilDone();
+  return cert.properties.version!;
+}
+
+/** The SDKs may bundle their own copy of core-rest-pipeline, so match RestErrors by shape. */
+export function isRestError(e: unknown, statusCode: number, code?: string): boolean {
+  const err = e as { name?: string; statusCode?: number; code?: string };
+  return (
+    err?.name === "RestError" && err.statusCode === statusCode && (code === undefined || err.code === code)
+  );
+}

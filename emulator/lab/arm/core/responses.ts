@@ -21,15 +21,10 @@ export function page(
   const body: Record<string, unknown> = { value };
   if (options.apimStyle) body.count = items.length;
   if (skip + top < items.length) {
-    const next = new URL(`${world.armUrl}${req.path}`);
-    next.searchParams.set("api-version", req.query.get("api-version") ?? "");
-    if (options.apimStyle) {
-      next.searchParams.set("$top", String(top));
-      next.searchParams.set("$skip", String(skip + top));
-    } else {
-      next.searchParams.set("$skiptoken", String(skip + top));
-    }
-    body.nextLink = next.toString();
+    // ARM writes `$skiptoken`/`$skip` unencoded.
+    const version = encodeURIComponent(req.query.get("api-version") ?? "");
+    const paging = options.apimStyle ? `$top=${top}&$skip=${skip + top}` : `$skiptoken=${skip + top}`;
+    body.nextLink = `${world.armUrl}${req.path}?api-version=${version}&${paging}`;
   }
   return { status: 200, body };
 }
