@@ -1,6 +1,10 @@
 /**
  * Lab identity: signed JWTs per audience, their validation, and Azure RBAC role assignments
  * (built-in role names, action patterns, scopes) so least privilege can be tested.
+ *
+ * Tokens live on real time, not the lab clock: token caches in the SDKs (MSAL's managed-identity
+ * cache is process-wide) judge expiry by real time, so a lab-clock jump must not invalidate tokens
+ * they still hold. Expired-token tests mint one with a negative lifetime (POST /lab/tokens).
  */
 import {
   generateKeyPairSync,
@@ -11,7 +15,6 @@ import {
 } from "node:crypto";
 import { SignJWT, jwtVerify, errors as joseErrors } from "jose";
 import type { Principal } from "./http.js";
-import type { LabClock } from "./clock.js";
 
 export interface LabIdentity {
   name: string;
@@ -125,7 +128,6 @@ export class LabAuth {
 
   constructor(
     private state: AuthState,
-    private readonly clock: LabClock,
     private readonly persist: (state: AuthState) => void,
   ) {
     this.privateKey = createPrivateKey(state.signingKeyPem);
@@ -175,7 +177,7 @@ export class LabAuth {
     audience: string,
     lifetimeSeconds = 3600,
   ): Promise<{ token: string; expiresOn: number }> {
-    const now = Math.floor(this.clock.now().getTime() / 1000);
+    const now = Math.floor(Date.now() / 1000);
     const expiresOn = now + lifetimeSeconds;
     const token = await new SignJWT({
       oid: identity.objectId,
@@ -207,7 +209,6 @@ export class LabAuth {
     try {
       const { payload } = await jwtVerify(m[1]!, this.publicKey, {
         issuer: this.issuer,
-        currentDate: this.clock.now(),
       });
       const aud = Array.isArray(payload.aud) ? payload.aud : [payload.aud ?? ""];
       const norm = (a: string) => a.replace(/\/+$/, "").toLowerCase();

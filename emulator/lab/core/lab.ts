@@ -102,7 +102,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
       Object.values(seed.identities).map((i) => ({ ...i })),
     ),
   );
-  const auth = new LabAuth(authState, clock, (s) => store.save("auth", s));
+  const auth = new LabAuth(authState, (s) => store.save("auth", s));
   store.save("auth", authState);
 
   const running: RunningServer[] = [];
