@@ -1,19 +1,218 @@
 /**
- * Activity `rollbackTarget`: Applies one rollback action (restore a Secret, repoint APIM entries or Front Door domains).
+ * Activity `rollbackTarget`: applies one rollback action — restore a Secret from its backup (or a
+ * vault version, or delete it), point APIM entries back at their previous Key Vault secret ids in
+ * one update, or repoint Front Door domains at their previous secrets.
  */
 import type { InvocationContext } from "@azure/functions";
 import * as df from "durable-functions";
+import { composition, type Composition } from "../composition.js";
+import {
+  apimServiceId,
+  isUpdating,
+  patchHostnames,
+  repointCertificate,
+  repointHostnames,
+} from "../azure/apim.js";
+import { frontDoorProfileId, domainSecret, repointDomain } from "../azure/frontDoor.js";
+import { withCertificateMaterial } from "../azure/keyVault.js";
+import { busyResult, describeSdkError, DEFAULT_BUSY_SECONDS, retriable } from "../azure/sdkErrors.js";
+import type {
+  ApimRollbackAction,
+  FrontDoorRollbackAction,
+  KubernetesRollbackAction,
+} from "../domain/rollback.js";
+import { carried, leafThumbprint, secretData, withContent } from "../kubernetes/secretContent.js";
+import {
+  ROTATION_ANNOTATION,
+  THUMBPRINT_ANNOTATION,
+  VERSION_ANNOTATION,
+  deleteSecret,
+  kubeApis,
+  readSecret,
+  replaceSecret,
+  restartDeployment,
+} from "../kubernetes/tlsSecrets.js";
 import type { RollbackTargetInput, RollbackTargetOutput } from "./contracts.js";
 import type { TypedActivity } from "./typed.js";
 
-/** Applies one rollback action (restore a Secret, repoint APIM entries or Front Door domains). */
+const KEYS = (a: { writeTls: boolean; writeCa: boolean }) => [
+  ...(a.writeTls ? ["tls.crt", "tls.key"] : []),
+  ...(a.writeCa ? ["ca.crt"] : []),
+];
+
+async function rollbackKubernetes(
+  c: Composition,
+  a: KubernetesRollbackAction,
+  rotationId: string,
+): Promise<RollbackTargetOutput> {
+  const apis = kubeApis(await c.kubeConfig(a.cluster));
+  const where = `Secret ${a.namespace}/${a.secretName}`;
+  const current = await readSecret(apis, a.namespace, a.secretName);
+  if (a.restore.from === "delete") {
+    if (
+      current &&
+      a.expectedResourceVersion &&
+      current.metadata?.resourceVersion !== a.expectedResourceVersion
+    ) {
+      return {
+        status: "failed",
+        write: "notApplied",
+        reason: "ModifiedSinceWrite",
+        message: `${where} was changed by someone else after our write; it was left alone.`,
+      };
+    }
+    await deleteSecret(apis, a.namespace, a.secretName);
+    return { status: "applied", snapshot: undefined, detail: `${where} deleted (it did not exist before)` };
+  }
+  if (!current) {
+    return {
+      status: "failed",
+      write: "notApplied",
+      reason: "SecretMissing",
+      message: `${where} no longer exists.`,
+    };
+  }
+  if (a.expectedResourceVersion && current.metadata?.resourceVersion !== a.expectedResourceVersion) {
+    // Already restored by a previous attempt of this action?
+    const restoredBy = current.metadata?.annotations?.[ROTATION_ANNOTATION];
+    if (restoredBy === `${rotationId}:rollback`)
+      return { status: "applied", snapshot: undefined, detail: "already restored" };
+    return {
+      status: "failed",
+      write: "notApplied",
+      reason: "ModifiedSinceWrite",
+      message: `${where} was changed by someone else after our write; it was left alone.`,
+    };
+  }
+  let data: Record<string, string>;
+  let version: string | undefined;
+  let thumbprint: string | undefined;
+  if (a.restore.from === "backupSecret") {
+    const backup = await readSecret(apis, a.namespace, a.restore.secretName);
+    if (!backup)
+      return {
+        status: "failed",
+        write: "notApplied",
+        reason: "BackupMissing",
+        message: `The backup Secret ${a.namespace}/${a.restore.secretName} is gone.`,
+      };
+    data = Object.fromEntries(
+      KEYS(a).flatMap((k) => (backup.data?.[k] !== undefined ? [[k, backup.data[k]!]] : [])),
+    );
+    ({ version, thumbprint } = carried(backup));
+  } else {
+    const vaultName = current.metadata?.annotations?.["cert-rotation.e2e/certificate"]?.split("/")[0];
+    const certName = current.metadata?.annotations?.["cert-rotation.e2e/certificate"]?.split("/")[1];
+    const vaultUrl = vaultName ? c.vaultUrl(vaultName) : undefined;
+    if (!vaultUrl || !certName)
+      return {
+        status: "failed",
+        write: "notApplied",
+        reason: "PreviousVersionUnknown",
+        message: `${where} names no allowed vault certificate.`,
+      };
+    const restoreVersion = a.restore.version;
+    const built = await withCertificateMaterial(c.secretClient(vaultUrl), certName, restoreVersion, (m) => ({
+      d: secretData(m, a.writeTls, a.writeCa),
+      t: leafThumbprint(m.chainPem[0]),
+    }));
+    if ("problem" in built) return { status: "failed", write: "notApplied", ...built.problem };
+    if ("reason" in built.d) return { status: "failed", write: "notApplied", ...built.d };
+    data = built.d.data;
+    version = restoreVersion;
+    thumbprint = built.t;
+  }
+  await replaceSecret(
+    apis,
+    withContent(current, data, {
+      [VERSION_ANNOTATION]: version,
+      [THUMBPRINT_ANNOTATION]: thumbprint,
+      [ROTATION_ANNOTATION]: `${rotationId}:rollback`,
+    }),
+  );
+  for (const d of a.restartDeployments) await restartDeployment(apis, a.namespace, d, c.now());
+  return {
+    status: "applied",
+    snapshot: undefined,
+    detail: `${where} restored${version ? ` to ${version}` : ""}`,
+  };
+}
+
+async function rollbackApim(c: Composition, a: ApimRollbackAction): Promise<RollbackTargetOutput> {
+  const id = apimServiceId(a.serviceId);
+  const client = c.apimClient(id.subscriptionId);
+  const service = await client.apiManagementService.get(id.resourceGroup, id.name);
+  const current = service.hostnameConfigurations ?? [];
+  const changes = a.hostnames.filter(
+    (h) =>
+      current.find(
+        (e) =>
+          e.type.toLowerCase() === h.type.toLowerCase() &&
+          e.hostName.toLowerCase() === h.hostName.toLowerCase(),
+      )?.keyVaultId !== h.keyVaultId,
+  );
+  if (changes.length && isUpdating(service.provisioningState)) {
+    return {
+      status: "busy",
+      retryAfterSeconds: DEFAULT_BUSY_SECONDS,
+      reason: "ServiceUpdating",
+      message: `APIM ${id.name} is ${service.provisioningState}.`,
+    };
+  }
+  for (const cert of a.certificates)
+    await repointCertificate(client, id, cert.certificateId, cert.secretIdentifier);
+  if (changes.length) await patchHostnames(client, id, repointHostnames(current, changes));
+  return {
+    status: "applied",
+    snapshot: undefined,
+    detail: `APIM ${id.name}: ${changes.length} hostname(s), ${a.certificates.length} certificate(s) restored`,
+  };
+}
+
+async function rollbackFrontDoor(c: Composition, a: FrontDoorRollbackAction): Promise<RollbackTargetOutput> {
+  const p = frontDoorProfileId(a.profileId);
+  const client = c.cdnClient(p.subscriptionId);
+  let n = 0;
+  for (const d of a.customDomains) {
+    const now = await domainSecret(client, p, d.name);
+    if (now.secretName === d.secretName) continue;
+    await repointDomain(client, p, d.name, d.secretName, now.minimumTlsVersion);
+    n++;
+  }
+  // The secret we created is deleted by cleanup once nothing uses it; the repoint is what matters here.
+  return {
+    status: "applied",
+    snapshot: undefined,
+    detail: `Front Door ${p.name}: ${n} domain(s) repointed to their previous secrets`,
+  };
+}
+
+/** Applies one rollback action. */
 export async function rollbackTargetHandler(
   input: RollbackTargetInput,
   context: InvocationContext,
 ): Promise<RollbackTargetOutput> {
-  void input;
-  void context;
-  throw new Error("rollbackTarget is not implemented yet.");
+  const c = composition();
+  const a = input.action;
+  try {
+    const out =
+      a.kind === "kubernetesSecret"
+        ? await rollbackKubernetes(c, a, input.rotationId)
+        : a.kind === "apimService"
+          ? await rollbackApim(c, a)
+          : await rollbackFrontDoor(c, a);
+    context.log(
+      `rollbackTarget: ${a.stepId}: ${out.status}${"detail" in out && out.detail ? ` (${out.detail})` : ""}${"message" in out ? ` (${out.message})` : ""}.`,
+    );
+    return out;
+  } catch (e) {
+    const f = describeSdkError(e, `Rolling back ${a.stepId}`);
+    context.warn(`rollbackTarget: ${f.message}`);
+    if (f.kind === "busy") return busyResult(f);
+    if (f.kind === "notFound" || f.kind === "permanent")
+      return { status: "failed", write: "unknown", reason: f.code ?? "RollbackRefused", message: f.message };
+    throw retriable(f);
+  }
 }
 
 /** The registered activity; orchestrators yield `rollbackTarget(input)`. */

@@ -1,0 +1,126 @@
+/**
+ * What a binding is configured with now: the vault version its resource references (or "latest")
+ * and the thumbprint of that version, read from the resource itself and, where the resource does not
+ * show a thumbprint, from Key Vault.
+ */
+import type { Composition } from "./composition.js";
+import { apimServiceId } from "./azure/apim.js";
+import { domainSecret, frontDoorProfileId, secretInfo } from "./azure/frontDoor.js";
+import { hexThumbprint } from "./azure/keyVault.js";
+import type { Binding } from "./domain/bindings.js";
+import type { ConfiguredObservation } from "./domain/drift.js";
+import { parseVaultArmReference, parseVaultUrlReference } from "./discovery.js";
+import { carried } from "./kubernetes/secretContent.js";
+import { kubeApis, readSecret } from "./kubernetes/tlsSecrets.js";
+
+/** A binding's configuration: the observation and, when known, the configured thumbprint. */
+export interface Configured {
+  configured: ConfiguredObservation;
+  thumbprint?: string;
+}
+
+async function vaultThumbprint(
+  c: Composition,
+  vaultName: string,
+  name: string,
+  version?: string,
+): Promise<string | undefined> {
+  const url = c.vaultUrl(vaultName);
+  if (!url) return undefined;
+  const client = c.certificateClient(url);
+  const cert = version
+    ? await client.getCertificateVersion(name, version)
+    : await client.getCertificate(name);
+  return hexThumbprint(cert.properties.x509Thumbprint);
+}
+
+const unknown = (message: string): Configured => ({ configured: { status: "unknown", message } });
+
+/** Reads what the binding's resource is configured with. Throws SDK errors for the caller to classify. */
+export async function readConfigured(c: Composition, b: Binding): Promise<Configured> {
+  switch (b.kind) {
+    case "kubernetesSecret": {
+      const s = await readSecret(kubeApis(await c.kubeConfig(b.cluster)), b.namespace, b.secretName);
+      if (!s) return unknown(`Secret ${b.namespace}/${b.secretName} does not exist.`);
+      const k = carried(s);
+      if (b.role === "ca") {
+        return k.version
+          ? {
+              configured: { status: "version", version: k.version },
+              ...(k.thumbprint ? { thumbprint: k.thumbprint } : {}),
+            }
+          : unknown(`Secret ${b.namespace}/${b.secretName} names no vault version.`);
+      }
+      if (k.version)
+        return {
+          configured: { status: "version", version: k.version },
+          ...(k.thumbprint ? { thumbprint: k.thumbprint } : {}),
+        };
+      return {
+        ...unknown(`Secret ${b.namespace}/${b.secretName} names no vault version.`),
+        ...(k.thumbprint ? { thumbprint: k.thumbprint } : {}),
+      };
+    }
+    case "apimHostname": {
+      const id = apimServiceId(b.serviceId);
+      const svc = await c.apimClient(id.subscriptionId).apiManagementService.get(id.resourceGroup, id.name);
+      const h = (svc.hostnameConfigurations ?? []).find(
+        (e) =>
+          e.type.toLowerCase() === b.hostnameType.toLowerCase() &&
+          e.hostName.toLowerCase() === b.hostName.toLowerCase(),
+      );
+      const ref = parseVaultUrlReference(h?.keyVaultId);
+      if (!ref) return unknown(`APIM ${id.name} hostname ${b.hostName} references no Key Vault secret.`);
+      const thumbprint =
+        h?.certificate?.thumbprint?.toUpperCase() ??
+        (await vaultThumbprint(c, ref.vaultName, ref.certificateName, ref.version));
+      return {
+        configured: ref.version ? { status: "version", version: ref.version } : { status: "latest" },
+        ...(thumbprint ? { thumbprint } : {}),
+      };
+    }
+    case "apimCertificate": {
+      const id = apimServiceId(b.serviceId);
+      const e = await c
+        .apimClient(id.subscriptionId)
+        .certificate.get(id.resourceGroup, id.name, b.certificateId);
+      const ref = parseVaultUrlReference(e.keyVault?.secretIdentifier);
+      if (!ref)
+        return unknown(`APIM ${id.name} certificate ${b.certificateId} references no Key Vault secret.`);
+      const thumbprint =
+        e.thumbprint?.toUpperCase() ??
+        (await vaultThumbprint(c, ref.vaultName, ref.certificateName, ref.version));
+      return {
+        configured: ref.version ? { status: "version", version: ref.version } : { status: "latest" },
+        ...(thumbprint ? { thumbprint } : {}),
+      };
+    }
+    case "frontDoorSecret": {
+      const p = frontDoorProfileId(b.profileId);
+      const client = c.cdnClient(p.subscriptionId);
+      // The secret the domains use now (after a rollout it is no longer the discovered one).
+      const first = b.customDomains[0];
+      const secretName = first
+        ? ((await domainSecret(client, p, first.name)).secretName ?? b.secretName)
+        : b.secretName;
+      const s = await secretInfo(client, p, secretName);
+      const ref = parseVaultArmReference(s.secretSourceId, s.secretVersion);
+      if (!ref) return unknown(`Front Door secret ${secretName} references no Key Vault secret.`);
+      const thumbprint =
+        s.thumbprint?.toUpperCase() ??
+        (await vaultThumbprint(
+          c,
+          ref.vaultName,
+          ref.certificateName,
+          s.useLatestVersion ? undefined : ref.version,
+        ));
+      return {
+        configured:
+          s.useLatestVersion || !ref.version
+            ? { status: "latest" }
+            : { status: "version", version: ref.version },
+        ...(thumbprint ? { thumbprint } : {}),
+      };
+    }
+  }
+}
