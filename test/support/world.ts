@@ -60,7 +60,9 @@ export interface World {
   /** SHA-1 thumbprints (uppercase hex) each address of a host presents in a real handshake. */
   served(hostName: string): Promise<string[]>;
   /** One HTTPS request through the whole chain (Front Door edge → APIM → ingress → backend). */
-  requestThroughChain(path?: string): Promise<{ ok: boolean; status?: number; error?: string }>;
+  requestThroughChain(
+    path?: string,
+  ): Promise<{ ok: boolean; status?: number; error?: string; body?: unknown }>;
   /** Publishes a Key Vault event through the lab's Event Grid system topic. */
   emitKeyVaultEvent(
     type: "CertificateNearExpiry" | "CertificateExpired" | "CertificateNewVersionCreated",
@@ -321,13 +323,19 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
             agent: false,
           },
           (res) => {
-            res.resume();
-            res.on("end", () =>
-              done({
-                ok: (res.statusCode ?? 0) >= 200 && (res.statusCode ?? 0) < 300,
-                status: res.statusCode ?? 0,
-              }),
-            );
+            const chunks: Buffer[] = [];
+            res.on("data", (c: Buffer) => chunks.push(c));
+            res.on("end", () => {
+              const text = Buffer.concat(chunks).toString();
+              let body: unknown = text;
+              try {
+                body = JSON.parse(text) as unknown;
+              } catch {
+                // not JSON
+              }
+              const status = res.statusCode ?? 0;
+              done({ ok: status >= 200 && status < 300, status, body });
+            });
           },
         );
         req.on("timeout", () => req.destroy(new Error("timeout")));

@@ -1,0 +1,196 @@
+/**
+ * End to end through `POST /api/rollouts` (no Event Grid subscription, so versions created here
+ * start nothing by themselves): request validation, a dry run, a given version to a subset of
+ * targets, each preflight rejection, a probe failure that rolls back, and a rollback that cannot be
+ * verified — observed by real TLS handshakes and requests through the lab's chain.
+ */
+import assert from "node:assert/strict";
+import { webcrypto } from "node:crypto";
+import { after, before, describe, it } from "node:test";
+import type { RolloutReport } from "../../src/domain/report.js";
+import { aLeaf, daysFrom } from "../support/certificateBuilders.js";
+import { startWorld, type World } from "../support/world.js";
+
+const VAULT = "kv-contoso";
+
+describe("manual rollouts", () => {
+  let world: World;
+  before(async () => {
+    world = await startWorld({ subscribeEvents: false });
+  });
+  after(async () => {
+    await world?.stop();
+  });
+
+  const newVersion = async (name: string, edit?: (p: Record<string, unknown>) => void) => {
+    const policy = await world.certificates.getCertificatePolicy(name);
+    edit?.(policy as unknown as Record<string, unknown>);
+    const done = await (await world.certificates.beginCreateCertificate(name, policy)).pollUntilDone();
+    return { version: done.properties.version as string, thumbprint: thumb(done.properties.x509Thumbprint) };
+  };
+  const start = async (body: Record<string, unknown>) => {
+    const answer = await world.api("POST", "/api/rollouts", { vault: VAULT, ...body });
+    assert.equal(answer.status, 202, answer.text);
+    const payload = answer.body as { id: string; statusQueryGetUri: string; reportUri: string };
+    assert.ok(payload.statusQueryGetUri && payload.reportUri, "the standard status URLs and the report URL");
+    return payload.id;
+  };
+
+  it("answers a bad body with a 400 that names the field", async () => {
+    const cases: [unknown, string][] = [
+      [{ vault: VAULT, certificate: "edge-contoso", targets: "apim" }, "targets"],
+      [{ vault: VAULT, certificate: "edge contoso" }, "certificate"],
+      [{ vault: VAULT, certificate: "edge-contoso", dryRun: "yes" }, "dryRun"],
+      [{ vault: "kv-elsewhere", certificate: "edge-contoso" }, "vault"],
+      [{ vault: VAULT, certificate: "edge-contoso", colour: "blue" }, "colour"],
+      [{ certificate: "edge-contoso" }, "vault"],
+    ];
+    for (const [body, field] of cases) {
+      const answer = await world.api("POST", "/api/rollouts", body);
+      assert.equal(answer.status, 400, `${JSON.stringify(body)} → ${answer.text}`);
+      assert.equal((answer.body as { error: { field: string } }).error.field, field, answer.text);
+    }
+  });
+
+  it("dry run: plans and checks, changes nothing", async () => {
+    const name = "edge-contoso";
+    const served = await world.served("api.contoso.test");
+    const v = await newVersion(name);
+    const id = await start({ certificate: name, version: v.version, dryRun: true });
+    const report = await world.waitForRollout(id);
+    assert.equal(report.outcome?.state, "Succeeded", explain(report));
+    assert.equal(report.outcome?.reason, "DryRun");
+    assert.ok(report.stages.length > 0, "the plan is in the report");
+    assert.deepEqual(await world.served("api.contoso.test"), served, "nothing changed at the edge");
+    const text = await world.api("GET", `/api/rollouts/${encodeURIComponent(id)}`, undefined, {
+      accept: "text/plain",
+    });
+    assert.match(text.text, /dry run/i);
+  });
+
+  it("rolls out a given version to a subset of the targets", async () => {
+    const name = "apim-client";
+    const v = await newVersion(name);
+    const id = await start({ certificate: name, version: v.version, targets: ["apim"] });
+    const report = await world.waitForRollout(id);
+    assert.equal(report.outcome?.state, "Succeeded", explain(report));
+    assert.deepEqual(
+      report.stages.map((s) => s.stage),
+      ["apim"],
+      "only the APIM stage was planned",
+    );
+    // APIM now presents the new client certificate to the ingress, and the chain still works.
+    const answer = await world.requestThroughChain("/health");
+    assert.ok(answer.ok, JSON.stringify(answer));
+    assert.ok(JSON.stringify(answer.body).includes(v.thumbprint), "APIM presents the new client certificate");
+  });
+
+  for (const [title, reason, make] of [
+    [
+      "a SAN that misses the bound host",
+      "SanMismatch",
+      (w: World) =>
+        w.certificates.getCertificatePolicy("apim-gateway").then(async (p) => {
+          p.subject = "CN=wrong.contoso.test";
+          p.subjectAlternativeNames = { dnsNames: ["wrong.contoso.test"] };
+          const d = await (await w.certificates.beginCreateCertificate("apim-gateway", p)).pollUntilDone();
+          return d.properties.version as string;
+        }),
+    ],
+    ["an expired certificate", "Expired", (w: World) => importLeaf(w, "apim-gateway", -400, -10, "self")],
+    ["an untrusted chain", "ChainUntrusted", (w: World) => importLeaf(w, "apim-gateway", -1, 300, "self")],
+  ] as const) {
+    it(`rejects ${title} and touches nothing`, async () => {
+      const servedBefore = await world.served("apim.contoso.test");
+      const version = await make(world);
+      const id = await start({ certificate: "apim-gateway", version });
+      const report = await world.waitForRollout(id);
+      assert.equal(report.outcome?.state, "Rejected", explain(report));
+      assert.ok(
+        report.preflight?.failures.some((f) => f.reason === reason),
+        `${reason} among ${JSON.stringify(report.preflight?.failures)}`,
+      );
+      assert.ok(report.stages.every((s) => s.targets.every((t) => t.status !== "applied")));
+      assert.deepEqual(await world.served("apim.contoso.test"), servedBefore);
+    });
+  }
+
+  it("rolls back when a hop never serves the new certificate, every target back on its previous one", async () => {
+    const name = "ingress-tls";
+    const host = "backend.contoso.test";
+    const servedBefore = await world.served(host);
+    const fault = await world.lab.control("POST", "/lab/faults", {
+      service: "edge",
+      kind: "neverPropagate",
+      match: "ingress backend\\.contoso\\.test",
+    });
+    try {
+      const v = await newVersion(name);
+      const id = await start({ certificate: name, version: v.version });
+      // One rollout per certificate: a second request while it runs is refused.
+      const again = await world.api("POST", "/api/rollouts", {
+        vault: VAULT,
+        certificate: name,
+        version: v.version,
+      });
+      assert.equal(again.status, 409, again.text);
+      const report = await world.waitForRollout(id);
+      assert.equal(report.outcome?.state, "RolledBack", explain(report));
+      assert.ok(report.rollback?.actions.length && report.rollback.actions.every((a) => a.verified));
+      assert.deepEqual(await world.served(host), servedBefore, "the previous certificate is served again");
+    } finally {
+      await world.lab.control("DELETE", `/lab/faults/${(fault.body as { id: string }).id}`);
+    }
+  });
+
+  it("ends NeedsAttention when the rollback cannot be verified", async () => {
+    const name = "ingress-tls";
+    const fault = await world.lab.control("POST", "/lab/faults", {
+      service: "edge",
+      kind: "wrongCertificate",
+      match: "ingress backend\\.contoso\\.test",
+    });
+    try {
+      const v = await newVersion(name);
+      const id = await start({ certificate: name, version: v.version });
+      const report = await world.waitForRollout(id);
+      assert.equal(report.outcome?.state, "NeedsAttention", explain(report));
+      assert.match(report.outcome?.reason ?? "", /Rollback/);
+    } finally {
+      await world.lab.control("DELETE", `/lab/faults/${(fault.body as { id: string }).id}`);
+    }
+  });
+});
+
+/** Imports a self-signed (or otherwise untrusted) leaf for the gateway's host as a new version. */
+async function importLeaf(
+  w: World,
+  name: string,
+  fromDays: number,
+  toDays: number,
+  issuer: "self",
+): Promise<string> {
+  const now = new Date();
+  const leaf = await aLeaf()
+    .withDnsNames("apim.contoso.test")
+    .withCommonName("apim.contoso.test")
+    .validBetween(daysFrom(now, fromDays), daysFrom(now, toDays))
+    .issuedBy(issuer)
+    .build();
+  const pkcs8 = Buffer.from(await webcrypto.subtle.exportKey("pkcs8", leaf.keys.privateKey));
+  const keyPem = `-----BEGIN PRIVATE KEY-----\n${pkcs8.toString("base64").replace(/(.{64})/g, "$1\n")}\n-----END PRIVATE KEY-----\n`;
+  const imported = await w.certificates.importCertificate(name, Buffer.from(`${keyPem}${leaf.chainPem}`), {
+    policy: { contentType: "application/x-pem-file", exportable: true },
+  });
+  return imported.properties.version as string;
+}
+
+function thumb(bytes: Uint8Array | undefined): string {
+  return Buffer.from(bytes ?? [])
+    .toString("hex")
+    .toUpperCase();
+}
+
+function explain(report: RolloutReport): string {
+  return `${report.outcome?.state} ${report.outcome?.reason}: ${report.outcome?.message}\n${JSON.stringify(report.stages, null, 1).slice(0, 3000)}`;
+}

@@ -1,0 +1,243 @@
+/**
+ * End to end, the hard cases: secrets never leave the activity that writes them (Durable history,
+ * Azurite tables, host logs, audit records, outcome events), the host killed mid-rollout and
+ * restarted, two certificates on one APIM service at once, 429 storms and 5xx from ARM, a Secret
+ * changed by hand repaired by the drift timer, and a steady stream of requests through the chain
+ * during a rollout with zero failures.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { TableServiceClient, TableClient } from "@azure/data-tables";
+import { DefaultAzureCredential } from "@azure/identity";
+import { SecretClient } from "@azure/keyvault-secrets";
+import forge from "node-forge";
+import { STREAMED } from "../../emulator/lab/core/http.js";
+import { rotationInstanceId } from "../../src/domain/instanceIds.js";
+import type { RolloutReport } from "../../src/domain/report.js";
+import { assertNoPrivateKey } from "../support/secretScan.js";
+import { startWorld, type World } from "../support/world.js";
+
+const VAULT = "kv-contoso";
+
+describe("resilience", () => {
+  let world: World;
+  let conflicts: string[] = [];
+  before(async () => {
+    world = await startWorld({ subscribeEvents: false, frontDoorDelayMs: 1500 });
+    world.lab.ctx.servers.arm.router.use(async (req, next) => {
+      const res = await next();
+      if (res !== STREAMED && res.status === 409) conflicts.push(`${req.method} ${req.path}`);
+      return res;
+    });
+  });
+  after(async () => {
+    await world?.stop();
+  });
+
+  const start = async (body: Record<string, unknown>) => {
+    const answer = await world.api("POST", "/api/rollouts", { vault: VAULT, ...body });
+    assert.equal(answer.status, 202, answer.text);
+    return (answer.body as { id: string }).id;
+  };
+
+  it("keeps every private key out of history, tables, logs, audit and events", async () => {
+    const name = "ingress-tls";
+    const id = await start({ certificate: name, renew: true });
+    const report = await world.waitForRollout(id);
+    assert.equal(report.outcome?.state, "Succeeded", explain(report));
+    const secrets = new SecretClient(world.vaultUrl, new DefaultAzureCredential());
+    const keys: string[] = [];
+    for (const version of [report.versions.next?.version, report.versions.previous?.version]) {
+      if (!version) continue;
+      const secret = await secrets.getSecret(name, { version });
+      keys.push(privateKeyPem(secret.value ?? "", secret.properties.contentType));
+    }
+    assert.ok(keys.length > 0);
+
+    const places: [string, string][] = [];
+    // Durable history of every instance, through the Durable HTTP API.
+    const all = await fetch(
+      `${world.baseUrl}/runtime/webhooks/durabletask/instances?code=${world.keys.durable}`,
+    ).then((r) => r.json() as Promise<{ instanceId: string }[]>);
+    assert.ok(all.length >= 3, "the rotation, its stage and its target ran");
+    for (const i of all)
+      places.push([
+        `history of ${i.instanceId}`,
+        JSON.stringify(await world.status(i.instanceId, { history: true })),
+      ]);
+    // Every Azurite table, read directly.
+    const service = TableServiceClient.fromConnectionString(world.azurite.connectionString, {
+      allowInsecureConnection: true,
+    });
+    for await (const t of service.listTables()) {
+      const table = TableClient.fromConnectionString(world.azurite.connectionString, t.name as string, {
+        allowInsecureConnection: true,
+      });
+      const rows: unknown[] = [];
+      for await (const e of table.listEntities()) rows.push(e);
+      places.push([`table ${t.name}`, JSON.stringify(rows)]);
+    }
+    places.push(["host log", world.logs()]);
+    places.push(["audit records", (await world.api("GET", "/api/rollouts")).text]);
+    places.push([
+      "outcome events",
+      JSON.stringify((await world.lab.control("GET", "/lab/eventgrid/topics/rotation-outcomes/events")).body),
+    ]);
+    for (const key of keys) for (const [where, text] of places) assertNoPrivateKey(text, key, where);
+    console.log(
+      `secrets: scanned ${places.length} places (${places.reduce((n, p) => n + p[1].length, 0)} characters) for ${keys.length} keys: none found`,
+    );
+  });
+
+  it("finishes a rollout when the host is killed mid-rollout and restarted", async () => {
+    const name = "edge-contoso";
+    const id = await start({ certificate: name, renew: true });
+    await world.waitFor(
+      "the Front Door stage to be applied",
+      async () => {
+        const r = (await world.api("GET", `/api/rollouts/${encodeURIComponent(id)}`)).body as RolloutReport;
+        return r.stages?.some((s) => s.targets.some((t) => t.status === "applied")) ? true : undefined;
+      },
+      60_000,
+    );
+    await world.killHost();
+    await world.startHost();
+    const report = await world.waitForRollout(id);
+    assert.equal(report.outcome?.state, "Succeeded", explain(report));
+    for (const t of await world.served("api.contoso.test")) assert.equal(t, report.versions.next?.thumbprint);
+  });
+
+  it("never overlaps updates of one APIM service across two rollouts (the lab sees no 409)", async () => {
+    conflicts = [];
+    const a = await start({ certificate: "apim-gateway", renew: true });
+    const b = await start({ certificate: "apim-client", renew: true, targets: ["apim"] });
+    const [ra, rb] = await Promise.all([world.waitForRollout(a), world.waitForRollout(b)]);
+    assert.equal(ra.outcome?.state, "Succeeded", explain(ra));
+    assert.equal(rb.outcome?.state, "Succeeded", explain(rb));
+    assert.deepEqual(conflicts, [], "no ARM request was refused with 409");
+  });
+
+  it("finishes through 429 storms and 5xx from ARM", async () => {
+    const rules = [
+      { service: "arm", kind: "status", status: 429, retryAfterSeconds: 1, count: 6, match: "apiManagement" },
+      { service: "arm", kind: "status", status: 503, count: 4, match: "Microsoft.ApiManagement" },
+      { service: "arm", kind: "status", status: 500, count: 2, match: "Microsoft.ApiManagement" },
+    ];
+    for (const rule of rules) await world.lab.control("POST", "/lab/faults", rule);
+    try {
+      const id = await start({ certificate: "apim-gateway", renew: true });
+      const report = await world.waitForRollout(id);
+      assert.equal(report.outcome?.state, "Succeeded", explain(report));
+      assert.deepEqual(await world.served("apim.contoso.test"), [report.versions.next?.thumbprint]);
+    } finally {
+      await world.lab.control("DELETE", "/lab/faults?service=arm");
+    }
+  });
+
+  it("serves every request through the chain during a rollout (zero failed requests)", async () => {
+    const id = await start({ certificate: "edge-contoso", renew: true });
+    let sent = 0;
+    const failures: string[] = [];
+    let running = true;
+    const stream = (async () => {
+      while (running) {
+        const answer = await world.requestThroughChain("/orders");
+        sent++;
+        if (!answer.ok) failures.push(`${answer.status ?? ""} ${answer.error ?? ""}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    })();
+    const report = await world.waitForRollout(id);
+    running = false;
+    await stream;
+    console.log(
+      `steady stream: ${sent} requests through the chain during the rollout, ${failures.length} failed`,
+    );
+    assert.equal(report.outcome?.state, "Succeeded", explain(report));
+    assert.ok(sent > 10, "requests were sent throughout");
+    assert.deepEqual(failures, []);
+  });
+
+  it("repairs a Secret changed by hand when the drift timer fires", async () => {
+    const name = "ingress-tls";
+    const current = await world.certificates.getCertificate(name);
+    const thumbprint = Buffer.from(current.properties.x509Thumbprint ?? [])
+      .toString("hex")
+      .toUpperCase();
+    // Someone replaces the Secret's certificate with another (the lab CA's APIM client pair).
+    const secrets = new SecretClient(world.vaultUrl, new DefaultAzureCredential());
+    const other = await secrets.getSecret("apim-gateway");
+    const pem = toPemPair(other.value ?? "", other.properties.contentType);
+    const kube = world.lab.endpoints as unknown as { kubernetes: { server: string; staticToken: string } };
+    const patch = await fetch(`${kube.kubernetes.server}/api/v1/namespaces/api/secrets/backend-tls`, {
+      method: "PATCH",
+      headers: {
+        authorization: `Bearer ${kube.kubernetes.staticToken}`,
+        "content-type": "application/merge-patch+json",
+      },
+      body: JSON.stringify({
+        data: {
+          "tls.crt": Buffer.from(pem.cert).toString("base64"),
+          "tls.key": Buffer.from(pem.key).toString("base64"),
+        },
+      }),
+    });
+    assert.ok(patch.ok, `patching the Secret: ${patch.status} ${await patch.text()}`);
+    await world.waitFor("the ingress to serve the hand-made certificate", async () =>
+      (await world.served("backend.contoso.test"))[0] !== thumbprint ? true : undefined,
+    );
+
+    const fired = await fetch(`${world.baseUrl}/admin/functions/driftRepair`, {
+      method: "POST",
+      headers: { "x-functions-key": world.keys.master, "content-type": "application/json" },
+      body: JSON.stringify({ input: "" }),
+    });
+    assert.equal(fired.status, 202);
+    const id = rotationInstanceId({ vaultName: VAULT, certificateName: name });
+    await world.waitFor(
+      "the drift repair to finish",
+      async () => {
+        const s = await world.status(id);
+        const r = s?.output as RolloutReport | undefined;
+        return r?.trigger.kind === "drift" && r.outcome ? r : undefined;
+      },
+      90_000,
+    );
+    assert.deepEqual(
+      await world.served("backend.contoso.test"),
+      [thumbprint],
+      "the vault's version is served again",
+    );
+  });
+});
+
+/** The private key of a Key Vault secret value (PEM, or base64 PKCS#12 without a password), as PEM. */
+function privateKeyPem(value: string, contentType: string | undefined): string {
+  return toPemPair(value, contentType).key;
+}
+
+function toPemPair(value: string, contentType: string | undefined): { key: string; cert: string } {
+  if (contentType === "application/x-pem-file" || value.includes("-----BEGIN")) {
+    const key =
+      /-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]+?-----END [A-Z ]*PRIVATE KEY-----/.exec(value)?.[0] ?? "";
+    const cert = (value.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).join(
+      "\n",
+    );
+    return { key, cert };
+  }
+  const p12 = forge.pkcs12.pkcs12FromAsn1(forge.asn1.fromDer(forge.util.decode64(value)), "");
+  const shrouded = forge.pki.oids.pkcs8ShroudedKeyBag as string;
+  const plain = forge.pki.oids.keyBag as string;
+  const certBag = forge.pki.oids.certBag as string;
+  const keyBag =
+    p12.getBags({ bagType: shrouded })[shrouded]?.[0] ?? p12.getBags({ bagType: plain })[plain]?.[0];
+  const certs: forge.pkcs12.Bag[] = p12.getBags({ bagType: certBag })[certBag] ?? [];
+  return {
+    key: keyBag?.key ? forge.pki.privateKeyToPem(keyBag.key) : "",
+    cert: certs.map((b) => (b.cert ? forge.pki.certificateToPem(b.cert) : "")).join(""),
+  };
+}
+
+function explain(report: RolloutReport): string {
+  return `${report.outcome?.state} ${report.outcome?.reason}: ${report.outcome?.message}\n${JSON.stringify(report.stages, null, 1).slice(0, 3000)}`;
+}
