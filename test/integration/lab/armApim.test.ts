@@ -10,7 +10,7 @@ import type { HostnameConfiguration } from "@azure/arm-apimanagement";
 import { startTestLab, type TestLab } from "../../support/lab.js";
 import { armApi } from "../../../emulator/lab/arm/api.js";
 import { KEYVAULT_API, type KeyVaultApi } from "../../../emulator/lab/keyvault/api.js";
-import { apimClient, eventually, isRestError, newKeyVaultVersion } from "./armClients.js";
+import { apimClient, isRestError, newKeyVaultVersion } from "./armClients.js";
 
 let lab: TestLab;
 const poll = { updateIntervalInMs: 20 };

@@ -5,7 +5,7 @@
  * `https://{privateFQDN}` reaches it; `fqdn` keeps the public `*.azmk8s.io` shape.
  */
 import type { LabRequest, Router } from "../../core/http.js";
-import { armError } from "../core/errors.js";
+import { armError, methodNotAllowed } from "../core/errors.js";
 import { key, resourceGroupId } from "../core/ids.js";
 import { actionFor, type ArmPipeline } from "../core/pipeline.js";
 import { checkScope, requestScope } from "../core/scope.js";
@@ -58,6 +58,19 @@ export function registerManagedClusters(router: Router, pipeline: ArmPipeline, w
           const c = find(req);
           return "status" in c ? c : { status: 200, body: clusterJson(world, c as ClusterState) };
         }),
+    ),
+  );
+  // Writes are authorised like ARM does, then refused: the lab serves the cluster as seeded.
+  router.on(
+    ["PUT", "PATCH", "DELETE"],
+    PATH,
+    pipeline.wrap(
+      {
+        namespace: "Microsoft.ContainerService",
+        scope: requestScope,
+        action: (r) => actionFor(r.method, TYPE),
+      },
+      (req) => methodNotAllowed(req.method),
     ),
   );
   router.on(
