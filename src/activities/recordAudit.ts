@@ -26,7 +26,12 @@ export const auditPartitionKey = (c: { vaultName: string; certificateName: strin
 
 /** Table RowKeys may not contain / \ # ? or control characters. */
 export const auditRowKey = (instanceId: string): string =>
-  instanceId.replace(/[/\\#?\u0000-\u001f\u007f-\u009f]/g, "_");
+  [...instanceId]
+    .map((ch) => {
+      const code = ch.charCodeAt(0);
+      return "/\\#?".includes(ch) || code < 32 || (code >= 127 && code < 160) ? "_" : ch;
+    })
+    .join("");
 
 /** The report stored in an audit entity (joins the report columns). */
 export function reportOf(entity: Record<string, unknown>): RolloutReport {
