@@ -24,6 +24,9 @@ import { buildPlan, type Plan } from "../../../src/domain/plan.js";
 import { planRollback } from "../../../src/domain/rollback.js";
 import type { RolloutReport } from "../../../src/domain/report.js";
 import { SEED } from "../../../emulator/lab/seed.js";
+import { SecretClient } from "@azure/keyvault-secrets";
+import { parseSecretValue } from "../../../src/azure/keyVault.js";
+import { assertNoPrivateKey } from "../../support/secretScan.js";
 import { eventually, startActivityWorld, type ActivityWorld } from "./activitySupport.js";
 
 let w: ActivityWorld;
@@ -235,6 +238,19 @@ test("a Kubernetes conflict answers busy; the retry applies; rollback restores t
           w.context(),
         )
       ).ok,
+  );
+  // The key written into the Secret appears in no activity output and no log line.
+  const secret = await new SecretClient(plan.certificate.vaultUrl, new DefaultAzureCredential()).getSecret(
+    name,
+    {
+      version: next.version,
+    },
+  );
+  const key = parseSecretValue(secret.value!, secret.properties.contentType).key!;
+  assertNoPrivateKey(
+    JSON.stringify([first, second, rb, out]) + w.logs.join("\n"),
+    key,
+    "activity outputs and logs",
   );
 });
 
