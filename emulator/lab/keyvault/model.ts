@@ -341,7 +341,7 @@ export class KeyVaultModel implements KeyVaultApi {
       exportable: v.exportable,
       contentType: v.contentType,
       certPem: v.chain[0]!,
-      chainPem: v.chain.join(""),
+      chainPem: v.chain.map((pem) => (pem.endsWith("\n") ? pem : `${pem}\n`)).join(""),
     };
   }
 
