@@ -165,6 +165,8 @@ export class DurableEngine {
 
   private readonly cache = new Map<string, InstanceState>();
   private readonly inboxes = new Map<string, InboxItem[]>();
+  /** Events that arrived while an instance was suspended; delivered after it resumes. */
+  private readonly parked = new Map<string, InboxItem[]>();
   private readonly ready: string[] = [];
   private readonly readySet = new Set<string>();
   private readonly running = new Set<string>();
@@ -554,6 +556,7 @@ export class DurableEngine {
     if (all) {
       this.cancelTimers(instanceId);
       this.inboxes.delete(instanceId);
+      this.parked.delete(instanceId);
     }
   }
 
@@ -724,7 +727,10 @@ export class DurableEngine {
     }
 
     if (terminate) {
-      for (const item of deliverable) if (item.messageId) consumed.push(item.messageId);
+      for (const item of [...deliverable, ...(this.parked.get(instanceId) ?? [])]) {
+        if (item.messageId) consumed.push(item.messageId);
+      }
+      this.parked.delete(instanceId);
       const result = JSON.stringify(terminateReason ?? "");
       const events = [
         newEvent(EventType.ExecutionTerminated, new Date(now), { Input: result }),
@@ -743,7 +749,9 @@ export class DurableEngine {
       return;
     }
     if (suspended) {
-      this.requeue(instanceId, deliverable);
+      const parked = this.parked.get(instanceId) ?? [];
+      parked.push(...deliverable.filter((item) => item.kind !== "wake"));
+      if (parked.length > 0) this.parked.set(instanceId, parked);
       if (control.length > 0 || record.runtimeStatus !== "Suspended") {
         await this.commit(st, {
           started: this.startedEvent(st, now, st.clockOffsetMs),
@@ -755,6 +763,11 @@ export class DurableEngine {
       return;
     }
 
+    const resumed = this.parked.get(instanceId);
+    if (resumed) {
+      this.parked.delete(instanceId);
+      deliverable.unshift(...resumed);
+    }
     // At most one retry-relevant event per episode, first (see the file comment).
     let retryItem: InboxItem | undefined;
     const delivered: InboxItem[] = [];

@@ -47,6 +47,7 @@ export async function startDurableFixture(timeScale = 100): Promise<DurableFixtu
       azurite: false,
       settings: { AzureWebJobsStorage: azurite.connectionString, SAMPLE_RECORD_FILE: recordFile },
       logLevel: "error",
+      logSink: process.env.DURABLE_TEST_LOGS ? undefined : () => {},
     });
     const code = host.systemKey("durabletask_extension");
     return {
