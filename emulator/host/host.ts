@@ -219,6 +219,14 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     server.indexFunctions(functions);
     const baseUrl = await server.listen(port);
     cleanups.push(() => server.close());
+    // As in Azure, WEBSITE_HOSTNAME names the app's host; durable-functions builds the management URLs of
+    // createHttpManagementPayload from it (and would otherwise say localhost:7071).
+    if (process.env.WEBSITE_HOSTNAME === undefined) {
+      process.env.WEBSITE_HOSTNAME = new URL(baseUrl).host;
+      cleanups.push(() => {
+        delete process.env.WEBSITE_HOSTNAME;
+      });
+    }
 
     const context: ExtensionContext = {
       runtime,

@@ -389,6 +389,9 @@ describe("Durable Functions on the local host", () => {
     const payload = await manage("payload", links.id);
     assert.equal((payload.body as CheckStatus).id, links.id);
     assert.match((payload.body as CheckStatus).statusQueryGetUri, new RegExp(`/instances/${links.id}\\?`));
+    // The management payload names this host (WEBSITE_HOSTNAME), not durable-functions' localhost:7071 default.
+    assert.ok((payload.body as CheckStatus).statusQueryGetUri.startsWith(f.host.baseUrl));
+    assert.equal((await request((payload.body as CheckStatus).statusQueryGetUri)).status, 202);
 
     assert.equal((await manage("raise", links.id, { name: "go", data: { via: "rpc" } })).status, 202);
     assert.deepEqual((await waitForStatus(links.statusQueryGetUri)).output, { got: { via: "rpc" } });
