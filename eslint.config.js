@@ -2,7 +2,9 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["dist/**", "dist-*/**", "node_modules/**", ".lab/**", ".azurite/**", ".host/**", "coverage/**"] },
+  {
+    ignores: ["dist/**", "dist-*/**", "node_modules/**", ".lab/**", ".azurite/**", ".host/**", "coverage/**"],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
