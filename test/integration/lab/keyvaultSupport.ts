@@ -57,9 +57,8 @@ function parseJson(text: string | null | undefined): unknown {
 }
 
 /**
- * A credential whose tokens are minted by the lab at the current lab time (POST /lab/tokens). Lab
- * tokens carry lab-clock expiry, and MSAL's managed-identity cache is process-wide and keyed on real
- * time, so after a clock jump tests use this instead of a fresh ManagedIdentityCredential.
+ * A credential whose tokens are minted by the lab control API (POST /lab/tokens), for any lab
+ * identity, without going through the managed-identity endpoint and its process-wide token cache.
  */
 export function labTokenCredential(lab: TestLab, identity: string): TokenCredential {
   return {
