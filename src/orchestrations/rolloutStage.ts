@@ -24,6 +24,8 @@ import { after, call, sleepUnlessCancelled, type Flow } from "./tasks.js";
 /** Input of `rolloutStage`. */
 export interface RolloutStageInput {
   rotationId: string;
+  /** The rollout run's id, recorded by the target writes. */
+  runId: string;
   plan: Plan;
   stageIndex: number;
   policy: RolloutPolicy;
@@ -59,7 +61,7 @@ function* rolloutStageOrchestrator(context: OrchestrationContext): Flow<RolloutS
     const targetInput: ApplyTargetInput = {
       step,
       certificate: input.plan.certificate,
-      rotationId: input.rotationId,
+      rotationId: input.runId,
       policy: input.policy,
       deadlineSeconds: stage.probeDeadlineSeconds,
     };

@@ -71,6 +71,9 @@ function* rotateCertificateOrchestrator(context: OrchestrationContext): Flow<Rot
   const { certificate: ref, policy, request } = input;
   const rotationId = context.df.instanceId;
   const startedAt = context.df.currentUtcDateTime.toISOString();
+  // Unique per run (the instance id is reused by every rollout of the certificate): what target
+  // writes record, so a later run never mistakes an earlier run's write for its own retry.
+  const runId = `${rotationId}@${startedAt}`;
   const cancel: Task = context.df.waitForExternalEvent("cancel");
   const progress: Progress = { stages: [] };
   const report = (): RolloutReport => liveReport(input, rotationId, startedAt, progress);
@@ -125,14 +128,20 @@ function* rotateCertificateOrchestrator(context: OrchestrationContext): Flow<Rot
       },
       policy,
     );
-    progress.preflight = preflight;
-    outcome.preflight = preflight;
+    // A drift repair writes the drifted bindings even when their configuration already names the
+    // version: what they serve is what drifted.
+    const repair = request.kind === "drift" && preflight.verdict === "AlreadyDeployed";
+    const checked: PreflightCertificateOutput = repair
+      ? { ...preflight, verdict: "Proceed", notices: [], alreadyDeployed: [] }
+      : preflight;
+    progress.preflight = checked;
+    outcome.preflight = checked;
     publish();
-    if (preflight.verdict !== "Proceed")
+    if (checked.verdict !== "Proceed")
       return yield* finish(context, input, progress, outcome, report, publish);
 
     // 4. Plan the stages (bindings that already have the version are skipped).
-    const toChange: Binding[] = bindings.filter((b) => !preflight.alreadyDeployed.includes(bindingId(b)));
+    const toChange: Binding[] = bindings.filter((b) => !checked.alreadyDeployed.includes(bindingId(b)));
     const built = buildPlan({
       certificate: {
         vaultName: ref.vaultName,
@@ -140,7 +149,7 @@ function* rotateCertificateOrchestrator(context: OrchestrationContext): Flow<Rot
         certificateName: ref.certificateName,
         version: version.version,
         ...(version.vaultResourceId ? { vaultResourceId: version.vaultResourceId } : {}),
-        thumbprint: preflight.thumbprint,
+        thumbprint: checked.thumbprint,
       },
       bindings: toChange,
       policy: {
@@ -173,6 +182,7 @@ function* rotateCertificateOrchestrator(context: OrchestrationContext): Flow<Rot
       log(`stage ${stage.index} (${stage.stage}): ${stage.steps.length} target(s).`);
       const stageInput: RolloutStageInput = {
         rotationId,
+        runId,
         plan,
         stageIndex: stage.index,
         policy,
@@ -212,7 +222,7 @@ function* rotateCertificateOrchestrator(context: OrchestrationContext): Flow<Rot
       } else {
         log(`rolling back ${rollback.stages.length} stage(s).`);
         const rollbackInput: RollbackRotationInput = {
-          rotationId,
+          rotationId: runId,
           rollback,
           policy,
           deadlineSeconds: policy.probeDeadlineSeconds,
