@@ -117,9 +117,9 @@ async function rejectedDemo(world: World): Promise<{ what: string; ok: boolean }
   const policy = await world.certificates.getCertificatePolicy(name);
   policy.subject = "CN=wrong.contoso.test";
   policy.subjectAlternativeNames = { dnsNames: ["wrong.contoso.test"] };
-  await (await world.certificates.beginCreateCertificate(name, policy)).pollUntilDone();
+  const created = await (await world.certificates.beginCreateCertificate(name, policy)).pollUntilDone();
   const id = rotationInstanceId({ vaultName: VAULT, certificateName: name });
-  const report = await waitForNewReport(world, id, before);
+  const report = await waitForReportOf(world, id, created.properties.version as string);
   console.log(`\n${renderReport(report)}`);
   const after = await world.served(host);
   console.log(`  ${host} served ${before.join(",")} before and ${after.join(",")} after.`);
@@ -193,12 +193,12 @@ function compact(r: RolloutReport): string {
   return `${r.certificate.certificateName.padEnd(13)}${version} ${stages || (r.preflight ? `preflight ${r.preflight.verdict}` : "resolving")}${r.outcome ? ` => ${r.outcome.state} (${r.outcome.reason})` : ""}`;
 }
 
-/** Waits for a rollout of `id` that started after the last one known, and returns its final report. */
-async function waitForNewReport(world: World, id: string, _before: string[]): Promise<RolloutReport> {
-  const previous = (await world.status(id))?.createdTime;
-  await world.waitFor("a new rollout", async () => {
-    const s = await world.status(id);
-    return s && s.createdTime !== previous ? true : undefined;
+/** Waits for the rollout of `id` whose trigger names `version`, and returns its final report. */
+async function waitForReportOf(world: World, id: string, version: string): Promise<RolloutReport> {
+  await world.waitFor(`the rollout of version ${version}`, async () => {
+    const answer = await world.api("GET", `/api/rollouts/${encodeURIComponent(id)}`);
+    const r = answer.body as RolloutReport | undefined;
+    return answer.status === 200 && r?.trigger.detail.includes(version) ? true : undefined;
   });
   const reports = await followProgress(world, [id]);
   return reports[id] as RolloutReport;

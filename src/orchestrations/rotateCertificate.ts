@@ -100,7 +100,7 @@ function* rotateCertificateOrchestrator(context: OrchestrationContext): Flow<Rot
     const bindings = selection.selected;
 
     // 2. The new version.
-    const newVersion = yield* getNewVersion(context, input, cancel, progress, publish, log);
+    const newVersion = yield* getNewVersion(context, input, cancel, progress, publish, log, runId);
     if (newVersion.status === "cancelled") {
       outcome.cancelled = true;
       return yield* finish(context, input, progress, outcome, report, publish);
@@ -267,6 +267,7 @@ function* getNewVersion(
   progress: Progress,
   publish: () => void,
   log: (message: string) => void,
+  runId: string,
 ): Flow<NewVersion> {
   const { certificate: ref, policy, request } = input;
   const read = (version?: string) =>
@@ -306,7 +307,7 @@ function* getNewVersion(
     for (;;) {
       const started = yield* call(
         startRenewal,
-        { vaultName: ref.vaultName, certificateName: ref.certificateName, rotationId: context.df.instanceId },
+        { vaultName: ref.vaultName, certificateName: ref.certificateName, rotationId: runId },
         policy,
       );
       if (started.status === "notRenewable")
@@ -324,7 +325,11 @@ function* getNewVersion(
         { vaultName: ref.vaultName, certificateName: ref.certificateName },
         policy,
       );
-      if (renewal.status === "completed" || (renewal.status === "none" && renewal.version)) {
+      // A completed operation that names the version we started from is the previous renewal's.
+      const stale =
+        (renewal.status === "completed" || renewal.status === "none") &&
+        renewal.version?.toLowerCase() === current.version.toLowerCase();
+      if (!stale && (renewal.status === "completed" || (renewal.status === "none" && renewal.version))) {
         const version = renewal.version as string;
         progress.version = version;
         publish();
@@ -335,7 +340,7 @@ function* getNewVersion(
           status: "failed",
           message: `The renewal ${renewal.status}: ${renewal.reason}: ${renewal.message}`,
         };
-      if (renewal.status === "none")
+      if (renewal.status === "none" && !stale)
         return { status: "failed", message: "Key Vault has no pending renewal and reported no new version." };
       if (context.df.currentUtcDateTime.getTime() >= deadline)
         return {
