@@ -36,6 +36,9 @@ import {
 } from "./store.js";
 
 /** Options for {@link DurableEngine}. */
+
+/** Durable Functions' limit on an orchestration's serialised custom status: 16 KB of UTF-16. */
+const MAX_CUSTOM_STATUS_CHARS = 8192;
 export interface DurableEngineOptions {
   runtime: FunctionsRuntime;
   store: DurableStore;
@@ -859,7 +862,14 @@ export class DurableEngine {
       }
       actionCount = flat.length;
     }
-    const customStatus = state ? encodeRaw(state.customStatus) : record.customStatus;
+    let customStatus = state ? encodeRaw(state.customStatus) : record.customStatus;
+    if (!failure && customStatus !== undefined && customStatus.length > MAX_CUSTOM_STATUS_CHARS) {
+      // The Durable extension refuses a custom status over 16 KB (UTF-16) and fails the orchestration.
+      failure = {
+        message: `The custom status is ${customStatus.length} characters; Durable Functions allows at most ${MAX_CUSTOM_STATUS_CHARS} (16 KB).`,
+      };
+      customStatus = record.customStatus;
+    }
 
     const events = [...control, ...deliveredEvents];
     if (failure) {

@@ -179,6 +179,13 @@ describe("Durable Functions on the local host", () => {
     assert.match(String(unhandled.output), /activity exploded on x9/);
   });
 
+  it("fails an orchestration whose custom status exceeds 16 KB, as the Durable extension does", async () => {
+    assert.equal((await runToEnd("durableCustomStatusSize", 8000)).runtimeStatus, "Completed");
+    const tooBig = await runToEnd("durableCustomStatusSize", 8200);
+    assert.equal(tooBig.runtimeStatus, "Failed");
+    assert.match(String(tooBig.output), /custom status is \d+ characters.*16 KB/);
+  });
+
   it("fires durable timers after fireAt in orchestration time, shortened in real time by the time scale", async () => {
     const began = Date.now();
     const status = await runToEnd("durableTimer", { seconds: 120 });
