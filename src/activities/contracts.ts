@@ -34,10 +34,24 @@ import type {
 export type WriteOutcome<TSnapshot = undefined> =
   /** The write was accepted; `snapshot` is the state before it (for rollback). */
   | { status: "applied"; snapshot: TSnapshot; detail?: string }
-  /** The target is busy or throttled: wait `retryAfterSeconds` on a durable timer and call again. */
-  | { status: "busy"; retryAfterSeconds: number; reason: string; message: string }
+  /** The target is busy or throttled: wait on a durable timer and call again (see {@link BusyAnswer}). */
+  | BusyAnswer
   /** A permanent failure; `write` tells whether anything may have landed. */
   | ({ status: "failed"; write: "notApplied" | "unknown"; snapshot?: TSnapshot } & Reasoned);
+
+/**
+ * A `busy` answer. `retryAfterSeconds` is always at least 1. When `retryAfterSource` is `"service"`
+ * it is the wait the service asked for (Retry-After); when it is `"default"` the service named no
+ * wait and the number is only a suggestion (DEFAULT_BUSY_SECONDS): the caller should apply its own
+ * backoff. Answers recorded before the field existed carry none; read those as `"service"`.
+ */
+export interface BusyAnswer {
+  status: "busy";
+  retryAfterSeconds: number;
+  retryAfterSource?: "service" | "default";
+  reason: string;
+  message: string;
+}
 
 /** Where a Key Vault certificate version comes from. */
 export type IssuerKind = "Self" | "Integrated" | "Unknown";
@@ -100,7 +114,7 @@ export interface StartRenewalInput {
 export type StartRenewalOutput =
   | { status: "started" | "alreadyPending" }
   | { status: "notRenewable"; reason: string; message: string }
-  | { status: "busy"; retryAfterSeconds: number; reason: string; message: string };
+  | BusyAnswer;
 
 /** `readRenewal`: the pending create operation. */
 export interface ReadRenewalInput {
@@ -181,7 +195,12 @@ export interface ReadFrontDoorProfileOutput {
   customDomains: { name: string; secretName?: string; provisioningState: string; deploymentStatus: string }[];
 }
 
-/** `rollbackTarget`: apply one rollback action. */
+/**
+ * `rollbackTarget`: apply one rollback action. For Front Door, once the domains are back on their
+ * previous secrets, the secret created for the new version (`deleteSecretName`) is deleted here when
+ * no custom domain of the profile references it any more (already gone counts as done; a secret
+ * still referenced is left and the detail says so). `cleanupTarget` only runs after a Succeeded.
+ */
 export interface RollbackTargetInput {
   action: RollbackAction;
   rotationId: string;
@@ -198,14 +217,29 @@ export type CleanupTargetOutput = { status: "done" | "skipped"; detail: string }
 // ---------------------------------------------------------------------------------------------
 // Probes
 
-/** `probeEndpoints`: real TLS handshakes (and an HTTPS request through the chain) for a stage's probes. */
+/**
+ * `probeEndpoints`: real TLS handshakes (and an HTTPS request through the chain) for a stage's probes.
+ *
+ * A `serves` probe passes when the chain and name are valid and the leaf is `expectThumbprint`. Without
+ * `expectThumbprint` it can only pass through `rejectThumbprint` (a valid leaf that is not that one —
+ * the weaker check a rollback falls back to when the previous leaf is not known); with neither, it is
+ * reported as unverifiable (ok false), never as verified.
+ */
 export interface ProbeEndpointsInput {
   stage: Stage;
   probes: ProbeSpec[];
   /** SHA-1 thumbprint the `serves` probes must see. */
   expectThumbprint?: string;
-  /** Also send an HTTPS request through the whole chain from the outermost host and require a 2xx. */
+  /** Without `expectThumbprint`: SHA-1 thumbprint the `serves` probes must NOT see (the new leaf, on rollback). */
+  rejectThumbprint?: string;
+  /**
+   * Also send `GET <PROBE_END_TO_END_PATH>` (default `/`) through the whole chain to each of
+   * `endToEndHosts` at every address; any answer below 500 passes (only 2xx when
+   * `PROBE_END_TO_END_REQUIRE_2XX` is true), a 5xx or no answer fails.
+   */
   endToEnd?: boolean;
+  /** Hosts of the end-to-end request (the plan's outermost hosts). Default: the probes' host names. */
+  endToEndHosts?: string[];
 }
 export interface ProbeEndpointsOutput {
   evidence: ProbeEvidence[];
