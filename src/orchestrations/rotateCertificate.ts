@@ -43,7 +43,10 @@ import { errorSentence } from "./applyTarget.js";
 import type { RotationInput } from "./policy.js";
 import { rollbackRotation, type RollbackRotationInput } from "./rollbackRotation.js";
 import { rolloutStage, type RolloutStageInput } from "./rolloutStage.js";
-import { after, call, sleepUnlessCancelled, type Flow } from "./tasks.js";
+import { after, call, sleep, sleepUnlessCancelled, type Flow } from "./tasks.js";
+
+/** How often binding discovery is read when a scope could not be read. */
+const DISCOVERY_ATTEMPTS = 4;
 
 /** Output of `rotateCertificate`: the final report. */
 export type RotateCertificateOutput = RolloutReport;
@@ -86,8 +89,21 @@ function* rotateCertificateOrchestrator(context: OrchestrationContext): Flow<Rot
   const outcome: OutcomeInput = { dryRun: request.kind === "manual" && request.dryRun };
   try {
     // 1. Resolve the bindings, and the subset a manual or drift rollout names.
-    const resolved = yield* call(resolveBindings, { certificate: ref }, policy);
-    for (const w of resolved.warnings) log(`binding discovery warning ${w.reason}: ${w.message}`);
+    // A scope that could not be read (throttled, 5xx) hides bindings: read again a few times before
+    // trusting a partial answer, and never take "nothing found" from a partial answer.
+    let resolved = yield* call(resolveBindings, { certificate: ref }, policy);
+    for (let attempt = 1; resolved.warnings.length > 0 && attempt < DISCOVERY_ATTEMPTS; attempt++) {
+      for (const w of resolved.warnings) log(`binding discovery warning ${w.reason}: ${w.message}`);
+      yield* sleep(context, policy.retryFirstIntervalSeconds * 2 ** (attempt - 1));
+      resolved = yield* call(resolveBindings, { certificate: ref }, policy);
+    }
+    if (resolved.warnings.length > 0 && resolved.bindings.length === 0) {
+      outcome.planError = {
+        reason: "DiscoveryIncomplete",
+        message: `No binding of ${ref.vaultName}/${ref.certificateName} was found, but discovery was incomplete: ${resolved.warnings.map((w) => w.message).join(" ")}`,
+      };
+      return yield* finish(context, input, progress, outcome, report, publish);
+    }
     const selectors = request.kind === "event" ? undefined : request.targets;
     const selection = selectTargets(resolved.bindings, selectors);
     if (selection.unmatched.length > 0) {

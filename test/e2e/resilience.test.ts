@@ -136,6 +136,10 @@ describe("resilience", () => {
       const id = await start({ certificate: "apim-gateway", renew: true });
       const report = await world.waitForRollout(id);
       assert.equal(report.outcome?.state, "Succeeded", explain(report));
+      assert.ok(
+        report.stages.some((st) => st.stage === "apim"),
+        "the APIM stage ran (discovery was not fooled)",
+      );
       assert.deepEqual(await world.served("apim.contoso.test"), [report.versions.next?.thumbprint]);
     } finally {
       await world.lab.control("DELETE", "/lab/faults?service=arm");
