@@ -69,6 +69,12 @@ param probeDeadlineApimSeconds int = 1800
 @minValue(1)
 param probeDeadlineFrontDoorSeconds int = 14400
 
+@description('Path of the end-to-end request through the whole chain (one the API answers without credentials).')
+param probeEndToEndPath string = '/'
+
+@description('Require a 2xx from the end-to-end request (otherwise any answer below 500 passes).')
+param probeEndToEndRequire2xx bool = false
+
 param stageOrder string = 'kubernetes,apim,frontDoor'
 
 @minValue(0)
@@ -219,6 +225,8 @@ var appSettings = {
   PROBE_DEADLINE_KUBERNETES_SECONDS: string(probeDeadlineKubernetesSeconds)
   PROBE_DEADLINE_APIM_SECONDS: string(probeDeadlineApimSeconds)
   PROBE_DEADLINE_FRONT_DOOR_SECONDS: string(probeDeadlineFrontDoorSeconds)
+  PROBE_END_TO_END_PATH: probeEndToEndPath
+  PROBE_END_TO_END_REQUIRE_2XX: string(probeEndToEndRequire2xx)
   STAGE_ORDER: stageOrder
   PREFLIGHT_MIN_VALIDITY_DAYS: string(preflightMinValidityDays)
   RENEW_ON_NEAR_EXPIRY: string(renewOnNearExpiry)

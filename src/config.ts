@@ -115,6 +115,16 @@ export interface Config {
      * one must serve the expected certificate).
      */
     hostOverrides: ReadonlyMap<string, readonly ProbeAddress[]>;
+    /**
+     * `PROBE_END_TO_END_PATH`, default `/`: the path of the request sent through the whole chain to
+     * the plan's outermost hosts (pick one your API answers without credentials, e.g. a health path).
+     */
+    endToEndPath: string;
+    /**
+     * `PROBE_END_TO_END_REQUIRE_2XX`, default false: the end-to-end request passes on any answer
+     * below 500 (a 401 or 404 still proves every TLS hop carried it); true demands a 2xx.
+     */
+    endToEndRequire2xx: boolean;
   };
   rollout: {
     /** `STAGE_ORDER`, default `kubernetes,apim,frontDoor` (inner to outer). */
@@ -417,6 +427,14 @@ const SETTINGS = {
   PROBE_DEADLINE_APIM_SECONDS: { schema: number(1800, { min: 1, int: true }) },
   PROBE_DEADLINE_FRONT_DOOR_SECONDS: { schema: number(14400, { min: 1, int: true }) },
   PROBE_HOST_OVERRIDES: { schema: hostOverrides, localOnly: true },
+  PROBE_END_TO_END_PATH: {
+    schema: text("/").pipe(
+      z.string().regex(/^\/[\x21-\x7e]*$/, {
+        error: "must be a request path starting with '/' (no spaces), e.g. /health",
+      }),
+    ),
+  },
+  PROBE_END_TO_END_REQUIRE_2XX: { schema: boolean(false) },
   STAGE_ORDER: { schema: stageOrder },
   PREFLIGHT_MIN_VALIDITY_DAYS: { schema: number(30, { min: 0, max: 3650, int: true }) },
   RENEW_ON_NEAR_EXPIRY: { schema: boolean(true) },
@@ -520,6 +538,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
         frontDoor: p.PROBE_DEADLINE_FRONT_DOOR_SECONDS,
       },
       hostOverrides: p.PROBE_HOST_OVERRIDES,
+      endToEndPath: p.PROBE_END_TO_END_PATH,
+      endToEndRequire2xx: p.PROBE_END_TO_END_REQUIRE_2XX,
     },
     rollout: {
       stageOrder: p.STAGE_ORDER,

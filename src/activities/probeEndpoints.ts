@@ -6,7 +6,6 @@
 import type { InvocationContext } from "@azure/functions";
 import * as df from "durable-functions";
 import { composition, type Composition } from "../composition.js";
-import { discoverFrontDoor, type DiscoveryResult } from "../discovery.js";
 import { normaliseThumbprint } from "../domain/x509.js";
 import type { ProbeSpec } from "../domain/bindings.js";
 import type { ProbeEvidence } from "../domain/rollback.js";
@@ -23,11 +22,28 @@ export function targetsOf(c: Composition, host: string): ProbeTarget[] {
 
 const at = (t: ProbeTarget) => `${t.address}:${t.port}`;
 
-/** Probes one endpoint at every address; one evidence entry per address. */
+/** What a `serves` probe must see: `thumbprint` (the expected leaf). */
+export interface ServesJudgement {
+  thumbprint?: string;
+}
+
+/** The verdict on a valid handshake of a `serves` probe. */
+function judgeServed(served: string, judge: ServesJudgement | undefined): { ok: boolean; detail: string } {
+  const want = judge?.thumbprint ? normaliseThumbprint(judge.thumbprint) : undefined;
+  return !want || want === served
+    ? { ok: true, detail: `serves ${served}` }
+    : { ok: false, detail: `serves ${served}, expected ${want}` };
+}
+
+/**
+ * Probes one endpoint at every address; one evidence entry per address. `judge` decides `serves`
+ * probes (see {@link ServesJudgement}); without it the probe only observes what is served.
+ */
 export async function probeOne(
   c: Composition,
-  probe: ProbeSpec & { thumbprint?: string },
+  probe: ProbeSpec,
   roots: string[],
+  judge?: ServesJudgement,
 ): Promise<ProbeEvidence[]> {
   const targets = targetsOf(c, probe.hostName);
   return Promise.all(
@@ -46,16 +62,8 @@ export async function probeOne(
       if (!h.chainValid || !h.nameValid)
         return { ...base, at: now(), ok: false, detail: `${at(t)}: ${h.problem}` };
       if (probe.expect === "serves") {
-        const want = probe.thumbprint ? normaliseThumbprint(probe.thumbprint) : undefined;
-        const ok = !want || want === h.thumbprint;
-        return {
-          ...base,
-          at: now(),
-          ok,
-          detail: ok
-            ? `${at(t)}: serves ${h.thumbprint}`
-            : `${at(t)}: serves ${h.thumbprint}, expected ${want}`,
-        };
+        const v = judgeServed(h.thumbprint, judge);
+        return { ...base, at: now(), ok: v.ok, detail: `${at(t)}: ${v.detail}` };
       }
       const r = await httpsGet(probe.hostName, t, { ca: roots });
       return r.ok
@@ -65,20 +73,28 @@ export async function probeOne(
   );
 }
 
-let outermost: { hosts: string[]; until: number } | undefined;
-
-/** Host names of the Front Door custom domains in scope (the outermost hop), cached for a minute. */
-async function outermostHosts(c: Composition): Promise<string[]> {
-  if (outermost && outermost.until > Date.now()) return outermost.hosts;
-  const r: DiscoveryResult = { bindings: [], warnings: [], vaultResourceIds: new Map() };
-  await discoverFrontDoor(c, undefined, r);
-  const hosts = [
-    ...new Set(
-      r.bindings.flatMap((b) => (b.kind === "frontDoorSecret" ? b.customDomains.map((d) => d.hostName) : [])),
-    ),
-  ];
-  outermost = { hosts, until: Date.now() + 60_000 };
-  return hosts;
+/**
+ * The end-to-end request to `host` at every address: `GET <PROBE_END_TO_END_PATH>` through the whole
+ * chain. Any answer below 500 passes (every TLS hop carried it; an API that answers `/` with 401 or
+ * 404 is healthy), unless `PROBE_END_TO_END_REQUIRE_2XX` asks for a 2xx.
+ */
+async function endToEnd(c: Composition, host: string, roots: string[]): Promise<ProbeEvidence[]> {
+  const { endToEndPath: path, endToEndRequire2xx: require2xx } = c.config.probes;
+  const out: ProbeEvidence[] = [];
+  for (const t of targetsOf(c, host)) {
+    const r = await httpsGet(host, t, { ca: roots, path });
+    const ok = r.ok && (require2xx ? r.status >= 200 && r.status < 300 : r.status < 500);
+    out.push({
+      hostName: host,
+      expect: "accepts",
+      at: c.now().toISOString(),
+      ok,
+      detail: `end to end GET ${path} via ${at(t)}: ${r.ok ? `HTTP ${r.status}` : r.error}${
+        r.ok && !ok ? (require2xx ? " (a 2xx is required)" : " (a server error)") : ""
+      }`,
+    });
+  }
+  return out;
 }
 
 /** Probes a stage's endpoints. */
@@ -88,38 +104,15 @@ export async function probeEndpointsHandler(
 ): Promise<ProbeEndpointsOutput> {
   const c = composition();
   const roots = await c.trustedRoots();
-  const evidence = (
-    await Promise.all(
-      input.probes.map((p) =>
-        probeOne(
-          c,
-          {
-            ...p,
-            ...(p.expect === "serves" && input.expectThumbprint
-              ? { thumbprint: input.expectThumbprint }
-              : {}),
-          },
-          roots,
-        ),
-      ),
-    )
-  ).flat();
+  const judge: ServesJudgement = {
+    ...(input.expectThumbprint ? { thumbprint: input.expectThumbprint } : {}),
+  };
+  const evidence = (await Promise.all(input.probes.map((p) => probeOne(c, p, roots, judge)))).flat();
   if (input.endToEnd) {
-    const hosts = await outermostHosts(c).catch(() => [] as string[]);
-    const through = hosts.length ? hosts : [...new Set(input.probes.map((p) => p.hostName))];
-    for (const host of through) {
-      for (const t of targetsOf(c, host)) {
-        const r = await httpsGet(host, t, { ca: roots });
-        const ok = r.ok && r.status >= 200 && r.status < 300;
-        evidence.push({
-          hostName: host,
-          expect: "accepts",
-          at: c.now().toISOString(),
-          ok,
-          detail: `end to end via ${at(t)}: ${r.ok ? `HTTP ${r.status}` : r.error}`,
-        });
-      }
-    }
+    // Only the hosts this rollout is about: never every domain of a shared profile.
+    const given = input.endToEndHosts?.length ? input.endToEndHosts : input.probes.map((p) => p.hostName);
+    const hosts = [...new Map(given.map((h) => [h.toLowerCase(), h])).values()];
+    for (const host of hosts) evidence.push(...(await endToEnd(c, host, roots)));
   }
   const ok = evidence.length > 0 ? evidence.every((e) => e.ok) : input.probes.length === 0;
   context.log(
