@@ -2,6 +2,7 @@
  * Activity `probeEndpoints`: real TLS handshakes for a stage's probes — every address a host is
  * served from (e.g. each Front Door edge location) must present a valid chain for the name and,
  * for `serves` probes, the expected leaf — plus, for `accepts` probes and `endToEnd`, HTTPS requests.
+ * A `serves` probe with no expected leaf is never reported as verified (see {@link ServesJudgement}).
  */
 import type { InvocationContext } from "@azure/functions";
 import * as df from "durable-functions";
@@ -22,17 +23,37 @@ export function targetsOf(c: Composition, host: string): ProbeTarget[] {
 
 const at = (t: ProbeTarget) => `${t.address}:${t.port}`;
 
-/** What a `serves` probe must see: `thumbprint` (the expected leaf). */
+/**
+ * What a `serves` probe must see: `thumbprint` (the expected leaf); else, with `rejectThumbprint`,
+ * any valid leaf but that one; else nothing can be verified. Absent: just observe (drift).
+ */
 export interface ServesJudgement {
   thumbprint?: string;
+  rejectThumbprint?: string;
 }
 
 /** The verdict on a valid handshake of a `serves` probe. */
 function judgeServed(served: string, judge: ServesJudgement | undefined): { ok: boolean; detail: string } {
-  const want = judge?.thumbprint ? normaliseThumbprint(judge.thumbprint) : undefined;
-  return !want || want === served
-    ? { ok: true, detail: `serves ${served}` }
-    : { ok: false, detail: `serves ${served}, expected ${want}` };
+  if (!judge) return { ok: true, detail: `serves ${served}` };
+  if (judge.thumbprint) {
+    const want = normaliseThumbprint(judge.thumbprint);
+    return want === served
+      ? { ok: true, detail: `serves ${served}` }
+      : { ok: false, detail: `serves ${served}, expected ${want}` };
+  }
+  if (judge.rejectThumbprint) {
+    const reject = normaliseThumbprint(judge.rejectThumbprint);
+    return reject === served
+      ? { ok: false, detail: `serves ${served}, which it must no longer serve` }
+      : {
+          ok: true,
+          detail: `serves ${served}, not ${reject} (the expected leaf was not known, so only its absence was checked)`,
+        };
+  }
+  return {
+    ok: false,
+    detail: `serves ${served}; unverifiable: no expected certificate was given, so this cannot count as verified`,
+  };
 }
 
 /**
@@ -106,6 +127,7 @@ export async function probeEndpointsHandler(
   const roots = await c.trustedRoots();
   const judge: ServesJudgement = {
     ...(input.expectThumbprint ? { thumbprint: input.expectThumbprint } : {}),
+    ...(input.rejectThumbprint ? { rejectThumbprint: input.rejectThumbprint } : {}),
   };
   const evidence = (await Promise.all(input.probes.map((p) => probeOne(c, p, roots, judge)))).flat();
   if (input.endToEnd) {

@@ -1,16 +1,21 @@
 /**
  * probeEndpoints' judgement against the lab: the end-to-end request goes only to the hosts it is
  * given, takes its path from PROBE_END_TO_END_PATH and passes on any answer below 500 (a 2xx only
- * when PROBE_END_TO_END_REQUIRE_2XX asks).
+ * when PROBE_END_TO_END_REQUIRE_2XX asks); a `serves` probe without an expected leaf is never
+ * reported as verified (unverifiable), and `rejectThumbprint` checks only that a leaf is gone.
  */
 import assert from "node:assert/strict";
 import https from "node:https";
 import type { AddressInfo } from "node:net";
 import { after, before, test } from "node:test";
 import { probeEndpointsHandler } from "../../../src/activities/probeEndpoints.js";
+import { readCertificateHandler } from "../../../src/activities/readCertificate.js";
+import type { ReadCertificateOutput } from "../../../src/activities/contracts.js";
 import { SEED } from "../../../emulator/lab/seed.js";
 import { labProbeHostOverrides } from "../../support/labConfig.js";
 import { startActivityWorld, type ActivityWorld } from "./activitySupport.js";
+
+type Found = Extract<ReadCertificateOutput, { found: true }>;
 
 /** An HTTPS origin with a lab-issued certificate for `host`, answering every request with `status`. */
 interface Origin {
@@ -124,4 +129,33 @@ test("through the lab chain, the outermost host answers the end-to-end request",
   );
   assert.equal(r.ok, true, JSON.stringify(r.evidence));
   assert.ok(r.evidence.length >= 2, "every edge location is asked");
+});
+
+test("a serves probe without an expected leaf is unverifiable; rejectThumbprint checks only that a leaf is gone", async () => {
+  configure();
+  const cur = (await readCertificateHandler(
+    { vaultName: SEED.vault.name, certificateName: SEED.certificates.ingress.name },
+    w.context(),
+  )) as Found;
+  const probes = [{ hostName: ingressHost, expect: "serves" as const }];
+  const bare = await probeEndpointsHandler({ stage: "kubernetes", probes }, w.context());
+  assert.equal(bare.ok, false, JSON.stringify(bare.evidence));
+  assert.match(bare.evidence[0]!.detail!, /unverifiable/);
+  assert.equal(bare.evidence[0]!.servedThumbprint, cur.thumbprint, "what is served is still reported");
+  const stillServed = await probeEndpointsHandler(
+    { stage: "kubernetes", probes, rejectThumbprint: cur.thumbprint.toLowerCase() },
+    w.context(),
+  );
+  assert.equal(stillServed.ok, false, JSON.stringify(stillServed.evidence));
+  const gone = await probeEndpointsHandler(
+    { stage: "kubernetes", probes, rejectThumbprint: "AB".repeat(20) },
+    w.context(),
+  );
+  assert.equal(gone.ok, true, JSON.stringify(gone.evidence));
+  assert.match(gone.evidence[0]!.detail!, /only its absence was checked/);
+  const expected = await probeEndpointsHandler(
+    { stage: "kubernetes", probes, expectThumbprint: cur.thumbprint, rejectThumbprint: cur.thumbprint },
+    w.context(),
+  );
+  assert.equal(expected.ok, true, "an expected leaf decides; rejectThumbprint is only the fallback");
 });
