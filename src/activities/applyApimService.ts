@@ -15,7 +15,7 @@ import {
   repointCertificate,
   repointHostnames,
 } from "../azure/apim.js";
-import { busyResult, describeSdkError, DEFAULT_BUSY_SECONDS, retriable } from "../azure/sdkErrors.js";
+import { busyResult, busyWithoutRetryAfter, describeSdkError, retriable } from "../azure/sdkErrors.js";
 import type { ApimServiceSnapshot } from "../domain/rollback.js";
 import type { ApplyApimServiceInput, ApplyApimServiceOutput } from "./contracts.js";
 import type { TypedActivity } from "./typed.js";
@@ -47,12 +47,10 @@ export async function applyApimServiceHandler(
       (h) => current.find((e) => isEntry(e, h))?.keyVaultId !== step.keyVaultSecretId,
     );
     if (pending.length && isUpdating(service.provisioningState)) {
-      return {
-        status: "busy",
-        retryAfterSeconds: DEFAULT_BUSY_SECONDS,
-        reason: "ServiceUpdating",
-        message: `APIM ${id.name} is ${service.provisioningState}; another infrastructure update cannot start yet.`,
-      };
+      return busyWithoutRetryAfter(
+        "ServiceUpdating",
+        `APIM ${id.name} is ${service.provisioningState}; another infrastructure update cannot start yet.`,
+      );
     }
     const snapshot: ApimServiceSnapshot = {
       kind: "apimService",

@@ -15,7 +15,7 @@ import {
 } from "../azure/apim.js";
 import { frontDoorProfileId, domainSecret, repointDomain } from "../azure/frontDoor.js";
 import { withCertificateMaterial } from "../azure/keyVault.js";
-import { busyResult, describeSdkError, DEFAULT_BUSY_SECONDS, retriable } from "../azure/sdkErrors.js";
+import { busyResult, busyWithoutRetryAfter, describeSdkError, retriable } from "../azure/sdkErrors.js";
 import type {
   ApimRollbackAction,
   FrontDoorRollbackAction,
@@ -152,12 +152,7 @@ async function rollbackApim(c: Composition, a: ApimRollbackAction): Promise<Roll
       )?.keyVaultId !== h.keyVaultId,
   );
   if (changes.length && isUpdating(service.provisioningState)) {
-    return {
-      status: "busy",
-      retryAfterSeconds: DEFAULT_BUSY_SECONDS,
-      reason: "ServiceUpdating",
-      message: `APIM ${id.name} is ${service.provisioningState}.`,
-    };
+    return busyWithoutRetryAfter("ServiceUpdating", `APIM ${id.name} is ${service.provisioningState}.`);
   }
   for (const cert of a.certificates)
     await repointCertificate(client, id, cert.certificateId, cert.secretIdentifier);

@@ -24,7 +24,7 @@ export interface SdkFailure {
   message: string;
 }
 
-/** Default wait, in seconds, for a busy answer without Retry-After. */
+/** The suggested wait, in seconds, of a busy answer without Retry-After (marked `retryAfterSource: "default"`). */
 export const DEFAULT_BUSY_SECONDS = 30;
 
 interface HeaderBag {
@@ -69,6 +69,15 @@ const NETWORK_CODES = new Set([
 const safeCode = (v: unknown): string | undefined =>
   typeof v === "string" && /^[A-Za-z0-9_.-]{1,80}$/.test(v) ? v : undefined;
 
+/** `file.js:line:column` of the frame that threw, from the stack; nothing else of the stack. */
+function thrownAt(error: Error): string | undefined {
+  for (const line of (error.stack ?? "").split("\n").slice(1)) {
+    const m = /([A-Za-z0-9_.-]{1,80}\.[cm]?[jt]s):(\d{1,7}):(\d{1,7})\)?\s*$/.exec(line);
+    if (m) return `${m[1]}:${m[2]}:${m[3]}`;
+  }
+  return undefined;
+}
+
 /** Reads the status, code and Retry-After of an Azure SDK `RestError` or a client-node `ApiException`. */
 export function describeSdkError(error: unknown, operation: string): SdkFailure {
   const e = (error ?? {}) as Record<string, unknown>;
@@ -106,12 +115,13 @@ export function describeSdkError(error: unknown, operation: string): SdkFailure 
         : status === undefined || status >= 500 || status === 408 || nodeCode
           ? "retriable"
           : "permanent";
-  // Programming errors carry our own text, not a service's: keep it so bugs stay findable.
+  // Programming errors: their text may quote the data they choked on (a PEM, a key), so only the
+  // error's name and where it was thrown survive, which is enough to find the bug.
   const bug =
     status === undefined &&
     error instanceof Error &&
-    /^(TypeError|RangeError|ReferenceError)$/.test(error.name)
-      ? `${error.name}: ${error.message}`
+    /^(TypeError|RangeError|ReferenceError|SyntaxError)$/.test(error.name)
+      ? `${error.name}${thrownAt(error) ? ` at ${thrownAt(error)}` : ""} (its text is withheld)`
       : undefined;
   const what =
     status !== undefined ? `HTTP ${status}${code ? ` ${code}` : ""}` : (bug ?? code ?? "no response");
@@ -126,20 +136,47 @@ export function describeSdkError(error: unknown, operation: string): SdkFailure 
 
 /** A retriable error that carries only the safe description (never the SDK error itself). */
 export function retriable(failure: SdkFailure): RetriableError {
-  return new RetriableError(failure.message, failure.retryAfterSeconds);
+  return new RetriableError(
+    failure.message,
+    failure.retryAfterSeconds === undefined ? undefined : atLeastOneSecond(failure.retryAfterSeconds),
+  );
 }
 
-/** The `busy` result of the activity contract. */
-export function busyResult(failure: SdkFailure): {
+/** A wait in whole seconds, never below 1 (a Retry-After of 0 or 0.2 s would make a hot loop). */
+const atLeastOneSecond = (seconds: number): number => Math.max(1, Math.ceil(seconds));
+
+/** The `busy` answer of the activity contract (`BusyAnswer` in src/activities/contracts.ts). */
+export interface Busy {
   status: "busy";
   retryAfterSeconds: number;
+  retryAfterSource: "service" | "default";
   reason: string;
   message: string;
-} {
+}
+
+/**
+ * The `busy` result for an SDK failure: the service's Retry-After (at least 1 s) when it sent one;
+ * otherwise {@link DEFAULT_BUSY_SECONDS} marked `retryAfterSource: "default"`, so the orchestration
+ * applies its own backoff instead.
+ */
+export function busyResult(failure: SdkFailure): Busy {
+  const given = failure.retryAfterSeconds !== undefined;
   return {
     status: "busy",
-    retryAfterSeconds: Math.max(1, Math.ceil(failure.retryAfterSeconds ?? DEFAULT_BUSY_SECONDS)),
+    retryAfterSeconds: atLeastOneSecond(failure.retryAfterSeconds ?? DEFAULT_BUSY_SECONDS),
+    retryAfterSource: given ? "service" : "default",
     reason: failure.code ?? (failure.status === 429 ? "Throttled" : "Conflict"),
     message: failure.message,
+  };
+}
+
+/** A `busy` result we decided ourselves (e.g. a service still updating): no wait was named. */
+export function busyWithoutRetryAfter(reason: string, message: string): Busy {
+  return {
+    status: "busy",
+    retryAfterSeconds: DEFAULT_BUSY_SECONDS,
+    retryAfterSource: "default",
+    reason,
+    message,
   };
 }

@@ -206,6 +206,7 @@ test("a Kubernetes conflict answers busy; the retry applies; rollback restores t
   });
   const first = await applyKubernetesSecretHandler(input, w.context());
   assert.equal(first.status, "busy", JSON.stringify(first));
+  if (first.status === "busy") assert.equal(first.retryAfterSource, "default", "Kubernetes names no wait");
   const second = await applyKubernetesSecretHandler(input, w.context());
   assert.equal(second.status, "applied", JSON.stringify(second));
   if (second.status !== "applied") return;
