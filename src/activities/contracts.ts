@@ -34,8 +34,13 @@ import type {
 export type WriteOutcome<TSnapshot = undefined> =
   /** The write was accepted; `snapshot` is the state before it (for rollback). */
   | { status: "applied"; snapshot: TSnapshot; detail?: string }
-  /** The target is busy or throttled: wait on a durable timer and call again (see {@link BusyAnswer}). */
-  | BusyAnswer
+  /**
+   * The target is busy or throttled: wait on a durable timer and call again (see {@link BusyAnswer}).
+   * `partial` is set when part of the write had already landed (e.g. one Front Door domain of two
+   * repointed): calling again finishes it; a caller that stops waiting must count the write as
+   * `unknown` and roll back from `partial.snapshot`, not as not applied.
+   */
+  | (BusyAnswer & { partial?: { snapshot: TSnapshot } })
   /** A permanent failure; `write` tells whether anything may have landed. */
   | ({ status: "failed"; write: "notApplied" | "unknown"; snapshot?: TSnapshot } & Reasoned);
 
@@ -269,12 +274,12 @@ export interface ReleaseLockInput {
 // ---------------------------------------------------------------------------------------------
 // Record and tell
 
-/** `recordAudit`: upsert the rollout's audit record (Table storage; idempotent by instance id). */
+/** `recordAudit`: upsert the rollout's audit record (Table storage; one row per run id, idempotent). */
 export interface RecordAuditInput {
   report: RolloutReport;
 }
 
-/** `publishOutcome`: one CloudEvent per final state to the outcome topic (id derived from instance id + state, so a retry is a duplicate the consumer can drop). */
+/** `publishOutcome`: one CloudEvent per final state to the outcome topic (id `<runId>:<state>`, so a retry is a duplicate the consumer can drop and the next rollout is not). */
 export interface PublishOutcomeInput {
   report: RolloutReport;
 }
