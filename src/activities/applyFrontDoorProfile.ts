@@ -33,6 +33,8 @@ export async function applyFrontDoorProfileHandler(
     createdSecretName: step.newSecretName,
   };
   let repointed = 0;
+  // Whether any domain is on the new secret already (repointed now or by an earlier attempt).
+  let landed = false;
   try {
     // 1. Snapshot: each domain's secret now (the plan's previous one when this step already ran).
     const domains: { name: string; hostName: string; current?: string; minimumTlsVersion?: string }[] = [];
@@ -52,6 +54,7 @@ export async function applyFrontDoorProfileHandler(
         ...(now.secretName ? { current: now.secretName } : {}),
         ...(now.minimumTlsVersion ? { minimumTlsVersion: now.minimumTlsVersion } : {}),
       });
+      if (now.secretName === step.newSecretName) landed = true;
     }
     // 2. The secret for the new version (create-or-replace).
     await putSecret(
@@ -67,6 +70,7 @@ export async function applyFrontDoorProfileHandler(
       if (d.current === step.newSecretName) continue;
       await repointDomain(client, p, d.name, step.newSecretName, d.minimumTlsVersion);
       repointed++;
+      landed = true;
     }
     context.log(
       `applyFrontDoorProfile: ${p.name}: secret ${step.newSecretName} created, ${repointed} domain(s) repointed.`,
@@ -79,7 +83,10 @@ export async function applyFrontDoorProfileHandler(
   } catch (e) {
     const f = describeSdkError(e, `Updating Front Door profile ${p.name}`);
     context.warn(`applyFrontDoorProfile: ${f.message}`);
-    if (repointed > 0) {
+    // 409/429 part-way: calling again is idempotent (the snapshot falls back on the plan's previous
+    // secret for domains already moved), so it stays busy; `partial` says something had landed.
+    if (f.kind === "busy") return landed ? { ...busyResult(f), partial: { snapshot } } : busyResult(f);
+    if (landed) {
       return {
         status: "failed",
         write: "unknown",
@@ -88,7 +95,6 @@ export async function applyFrontDoorProfileHandler(
         message: f.message,
       };
     }
-    if (f.kind === "busy") return busyResult(f);
     if (f.kind === "notFound" || f.kind === "permanent") {
       return { status: "failed", write: "notApplied", reason: f.code ?? "UpdateRefused", message: f.message };
     }

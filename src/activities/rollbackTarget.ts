@@ -1,7 +1,8 @@
 /**
  * Activity `rollbackTarget`: applies one rollback action — restore a Secret from its backup (or a
  * vault version, or delete it), point APIM entries back at their previous Key Vault secret ids in
- * one update, or repoint Front Door domains at their previous secrets.
+ * one update, or repoint Front Door domains at their previous secrets and delete the secret created
+ * for the new version once nothing references it.
  */
 import type { InvocationContext } from "@azure/functions";
 import * as df from "durable-functions";
@@ -164,7 +165,11 @@ async function rollbackApim(c: Composition, a: ApimRollbackAction): Promise<Roll
   };
 }
 
-async function rollbackFrontDoor(c: Composition, a: FrontDoorRollbackAction): Promise<RollbackTargetOutput> {
+async function rollbackFrontDoor(
+  c: Composition,
+  a: FrontDoorRollbackAction,
+  context: InvocationContext,
+): Promise<RollbackTargetOutput> {
   const p = frontDoorProfileId(a.profileId);
   const client = c.cdnClient(p.subscriptionId);
   let n = 0;
@@ -174,12 +179,48 @@ async function rollbackFrontDoor(c: Composition, a: FrontDoorRollbackAction): Pr
     await repointDomain(client, p, d.name, d.secretName, now.minimumTlsVersion);
     n++;
   }
-  // The secret we created is deleted by cleanup once nothing uses it; the repoint is what matters here.
+  const removed = await deleteCreatedSecret(c, a, context);
   return {
     status: "applied",
     snapshot: undefined,
-    detail: `Front Door ${p.name}: ${n} domain(s) repointed to their previous secrets`,
+    detail: `Front Door ${p.name}: ${n} domain(s) repointed to their previous secrets; ${removed}`,
   };
+}
+
+/**
+ * Deletes the secret created for the new version once no custom domain of the profile references
+ * it (cleanupTarget runs only after a Succeeded, so a rolled-back secret would stay forever).
+ * Idempotent: a secret already gone is fine. Never fails the rollback, whose point is the repoint:
+ * a secret that cannot be deleted now is named in the detail.
+ */
+async function deleteCreatedSecret(
+  c: Composition,
+  a: FrontDoorRollbackAction,
+  context: InvocationContext,
+): Promise<string> {
+  const name = a.deleteSecretName;
+  const same = (x: string | undefined) => (x ?? "").toLowerCase() === name.toLowerCase();
+  if (!name || a.customDomains.some((d) => same(d.secretName)))
+    return "no secret of ours to delete (the previous secret is the same one)";
+  const p = frontDoorProfileId(a.profileId);
+  const client = c.cdnClient(p.subscriptionId);
+  try {
+    const users: string[] = [];
+    for await (const d of client.afdCustomDomains.listByProfile(p.resourceGroup, p.name)) {
+      if (same(d.tlsSettings?.secret?.id?.split("/").pop()) && d.name) users.push(d.name);
+    }
+    if (users.length) return `secret ${name} kept: custom domain(s) ${users.join(", ")} still use it`;
+    await client.secrets.get(p.resourceGroup, p.name, name); // 404: already gone (DELETE would say 204)
+    await client.secrets.beginDeleteAndWait(p.resourceGroup, p.name, name, {
+      updateIntervalInMs: Math.max(50, 1000 / c.config.timeScale),
+    });
+    return `secret ${name} deleted`;
+  } catch (e) {
+    const f = describeSdkError(e, `Deleting Front Door secret ${name}`);
+    if (f.kind === "notFound") return `secret ${name} was already gone`;
+    context.warn(`rollbackTarget: ${f.message}`);
+    return `secret ${name} left in place (${f.message.replace(/\.$/, "")})`;
+  }
 }
 
 /** Applies one rollback action. */
@@ -195,7 +236,7 @@ export async function rollbackTargetHandler(
         ? await rollbackKubernetes(c, a, input.rotationId)
         : a.kind === "apimService"
           ? await rollbackApim(c, a)
-          : await rollbackFrontDoor(c, a);
+          : await rollbackFrontDoor(c, a, context);
     context.log(
       `rollbackTarget: ${a.stepId}: ${out.status}${"detail" in out && out.detail ? ` (${out.detail})` : ""}${"message" in out ? ` (${out.message})` : ""}.`,
     );
