@@ -4,30 +4,36 @@
  * - `POST /api/rollouts` `{ vault, certificate, version?, targets?, dryRun?, renew? }` → 202 with the
  *   standard status URLs and the report URL; 400 naming the bad field; 409 while a rollout of the
  *   certificate runs.
- * - `GET /api/rollouts` → the audit records (`?certificate=vault/name` filters).
- * - `GET /api/rollouts/{id}` → the report (JSON; plain text with `Accept: text/plain`).
+ * - `GET /api/rollouts` → the audit records, newest first (`?certificate=vault/name`, or a bare
+ *   name in every allowed vault, reads that certificate's partition only).
+ * - `GET /api/rollouts/{id}` → the report (JSON; plain text with `Accept: text/plain`); `id` is a
+ *   run id (`report.runId`, one rollout) or the certificate's instance id (its latest rollout).
  * - `POST /api/rollouts/{id}/cancel` → raises "cancel" (202), 409 when it does not run.
  *
  * And trigger `certificateInventory`: `GET /api/certificates` → each certificate, its expiry, its
  * bindings and what each serves now (a report-only drift scan, waited for).
  */
 import { randomUUID } from "node:crypto";
+import { odata } from "@azure/data-tables";
 import type { HttpRequest, HttpResponseInit, InvocationContext } from "@azure/functions";
 import * as df from "durable-functions";
 import type { DurableClient } from "durable-functions";
 import { z } from "zod";
+import { auditPartitionKey, auditRowKey, reportOf as auditReportOf } from "../src/activities/recordAudit.js";
 import { composition } from "../src/composition.js";
 import { formatPath } from "../src/domain/bindings.js";
-import { rotationInstanceId } from "../src/domain/instanceIds.js";
-import { renderReport, type RolloutReport } from "../src/domain/report.js";
+import { parseRotationInstanceId, rotationInstanceId } from "../src/domain/instanceIds.js";
+import { instanceIdOfRun, renderReport, runIdOf, type RolloutReport } from "../src/domain/report.js";
 import type { DriftScanOutput } from "../src/orchestrations/driftScan.js";
 import { rolloutPolicyFrom, type DriftScanInput, type RotationInput } from "../src/orchestrations/policy.js";
 import {
   allowedVault,
+  allowedVaultNames,
   appConfig,
   findStatus,
   isRunning,
   liveReport,
+  reportOf,
   runningStageIds,
 } from "../src/orchestrations/triggerSupport.js";
 
@@ -181,12 +187,24 @@ async function startRollout(
   );
 }
 
+/**
+ * The report of `id`: a run id (`<instanceId>@<startedAt>`, `report.runId`) names one rollout; an
+ * instance id names the certificate's latest. The running or last instance answers first (live
+ * progress); older runs come from the audit table.
+ */
+async function reportFor(client: DurableClient, id: string): Promise<RolloutReport | undefined> {
+  const instanceId = instanceIdOfRun(id) ?? id;
+  const live = await liveReport(client, instanceId);
+  if (live && (instanceId === id || runIdOf(live) === id)) return live;
+  return auditedReport(id);
+}
+
 async function showRollout(
   request: HttpRequest,
   client: DurableClient,
   id: string,
 ): Promise<HttpResponseInit> {
-  const report = (await liveReport(client, id)) ?? (await auditedReport(id));
+  const report = await reportFor(client, id);
   if (!report) return problem(404, "NotFound", `No rollout ${id}.`);
   if ((request.headers.get("accept") ?? "").includes("text/plain")) {
     return {
@@ -200,16 +218,18 @@ async function showRollout(
 
 async function cancelRollout(
   client: DurableClient,
-  id: string,
+  runOrInstanceId: string,
   context: InvocationContext,
 ): Promise<HttpResponseInit> {
+  const id = instanceIdOfRun(runOrInstanceId) ?? runOrInstanceId;
   const status = await findStatus(client, id);
-  if (!status) return problem(404, "NotFound", `No rollout ${id}.`);
-  if (!isRunning(status))
+  if (!status) return problem(404, "NotFound", `No rollout ${runOrInstanceId}.`);
+  const running = reportOf(status);
+  if (!isRunning(status) || (id !== runOrInstanceId && running && runIdOf(running) !== runOrInstanceId))
     return problem(
       409,
       "NotRunning",
-      `Rollout ${id} is ${String(status.runtimeStatus)}; there is nothing to cancel.`,
+      `Rollout ${runOrInstanceId} is not running (the certificate's rollout ${running ? runIdOf(running) : id} is ${String(status.runtimeStatus)}); there is nothing to cancel.`,
     );
   await client.raiseEvent(id, "cancel", { requestedAt: new Date().toISOString() });
   // A stage waiting for its probes hears it too.
@@ -221,43 +241,95 @@ async function cancelRollout(
   return json(202, { id, status: "cancelRequested" });
 }
 
-/** Audit records (Table storage), newest first; JSON columns parsed. */
-async function auditRecords(filter?: string): Promise<Record<string, unknown>[]> {
-  const table = await composition().auditTable();
-  const records: Record<string, unknown>[] = [];
-  for await (const entity of table.listEntities()) {
-    const record: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(entity)) {
-      if (k === "etag" || k.startsWith("odata")) continue;
-      record[k] = typeof v === "string" && /^[[{]/.test(v) ? safeJson(v) : v;
-    }
-    records.push(record);
-  }
-  const f = filter?.toLowerCase();
-  const matches = (r: Record<string, unknown>) => !f || JSON.stringify(r).toLowerCase().includes(f);
-  const time = (r: Record<string, unknown>) => String(r.startedAt ?? r.timestamp ?? "");
-  return records.filter(matches).sort((a, b) => time(b).localeCompare(time(a)));
-}
+/** The summary columns of an audit row plus its report; `report` is undefined when unreadable. */
+type AuditRecord = Record<string, unknown> & { report?: RolloutReport };
 
-function safeJson(text: string): unknown {
+/** One audit row as the API shows it: its summary columns and the joined report. */
+function auditRecordOf(entity: Record<string, unknown>): AuditRecord {
+  const record: AuditRecord = {};
+  for (const [k, v] of Object.entries(entity)) {
+    if (k === "etag" || k.startsWith("odata") || /^report\d+$/.test(k)) continue;
+    record[k] = v;
+  }
   try {
-    return JSON.parse(text) as unknown;
+    record.report = auditReportOf(entity);
   } catch {
-    return text;
+    // A row without readable report columns: the summary columns still say what happened.
   }
+  return record;
 }
 
+const newestFirst = (a: AuditRecord, b: AuditRecord) =>
+  String(b.startedAt ?? "").localeCompare(String(a.startedAt ?? ""));
+
+/**
+ * The audit partitions `certificate` names: `vault/name` (vault name or URL) is one partition; a bare
+ * name is that certificate in each allowed vault. Undefined when `certificate` names no allowed vault.
+ */
+function auditPartitions(certificate: string): string[] | undefined {
+  const config = appConfig();
+  const slash = certificate.lastIndexOf("/");
+  if (slash < 0)
+    return allowedVaultNames(config).map((vaultName) =>
+      auditPartitionKey({ vaultName, certificateName: certificate.trim() }),
+    );
+  const vaultName = allowedVault(config, certificate.slice(0, slash));
+  return vaultName
+    ? [auditPartitionKey({ vaultName, certificateName: certificate.slice(slash + 1).trim() })]
+    : undefined;
+}
+
+/** Audit rows matching `filter` (an OData filter), newest first. */
+async function auditRecords(filter?: string): Promise<AuditRecord[]> {
+  const table = await composition().auditTable();
+  const records: AuditRecord[] = [];
+  for await (const entity of table.listEntities(filter ? { queryOptions: { filter } } : {}))
+    records.push(auditRecordOf(entity));
+  return records.sort(newestFirst);
+}
+
+/** The audit rows of a certificate's partitions, newest first. */
+async function certificateAuditRecords(partitions: string[], extra?: string): Promise<AuditRecord[]> {
+  const all = await Promise.all(
+    partitions.map((pk) =>
+      auditRecords(extra ? `${odata`PartitionKey eq ${pk}`} and ${extra}` : odata`PartitionKey eq ${pk}`),
+    ),
+  );
+  return all.flat().sort(newestFirst);
+}
+
+/**
+ * The audited report of `id`: a run id names one row (by PartitionKey and RowKey when the
+ * certificate can be read from the id); an instance id answers its latest run.
+ */
 async function auditedReport(id: string): Promise<RolloutReport | undefined> {
-  const records = await auditRecords(id).catch(() => []);
-  for (const r of records) {
-    const report = (r.report ?? r) as Partial<RolloutReport>;
-    if (report.instanceId === id && report.stages) return report as RolloutReport;
+  const instanceId = instanceIdOfRun(id) ?? id;
+  const certificate = parseRotationInstanceId(instanceId);
+  const partitions = certificate ? [auditPartitionKey(certificate)] : undefined;
+  if (instanceIdOfRun(id)) {
+    const byRow = odata`RowKey eq ${auditRowKey(id)}`;
+    const rows = partitions ? await certificateAuditRecords(partitions, byRow) : await auditRecords(byRow);
+    return rows[0]?.report;
   }
-  return undefined;
+  const byInstance = odata`instanceId eq ${id}`;
+  const rows = partitions
+    ? await certificateAuditRecords(partitions, byInstance)
+    : await auditRecords(byInstance);
+  return rows.find((r) => r.report)?.report;
 }
 
 async function listRollouts(request: HttpRequest): Promise<HttpResponseInit> {
-  return json(200, { value: await auditRecords(request.query.get("certificate") ?? undefined) });
+  const certificate = request.query.get("certificate")?.trim();
+  if (!certificate) return json(200, { value: await auditRecords() });
+  const partitions = auditPartitions(certificate);
+  if (!partitions)
+    return problem(
+      400,
+      "BadRequest",
+      `Query certificate: '${certificate}' names no vault of ALLOWED_VAULT_URLS.`,
+      "certificate",
+    );
+  return json(200, { value: await certificateAuditRecords(partitions) });
 }
 
 /** `GET /api/certificates`: a report-only scan of every binding, waited for. */

@@ -1,12 +1,14 @@
 /**
  * Activity `publishOutcome`: one CloudEvent per final state to the outcome topic, with the
- * certificate, versions, targets and reason (never key material). The event id is derived from the
- * instance id and the state, so a retry is a duplicate the consumer can drop.
+ * certificate, versions, targets and reason (never key material). The event id is the rollout's run
+ * id and the state (`<runId>:<state>`): a retry of the activity sends the same id (a duplicate the
+ * consumer can drop), while the next rollout of the certificate — same instance id — sends a new one.
  */
 import type { InvocationContext } from "@azure/functions";
 import * as df from "durable-functions";
 import { composition } from "../composition.js";
 import { describeSdkError, retriable } from "../azure/sdkErrors.js";
+import { runIdOf } from "../domain/report.js";
 import type { PublishOutcomeInput } from "./contracts.js";
 import type { TypedActivity } from "./typed.js";
 
@@ -29,7 +31,8 @@ export async function publishOutcomeHandler(
   const r = input.report;
   const state = r.outcome?.state ?? "Running";
   const type = `E2ECertRotation.Rollout.${state}`;
-  const eventId = `${r.instanceId}:${state}`;
+  const runId = runIdOf(r);
+  const eventId = `${runId}:${state}`;
   const c = composition();
   try {
     await c.outcomePublisher().send([
@@ -42,6 +45,7 @@ export async function publishOutcomeHandler(
         datacontenttype: "application/json",
         data: {
           instanceId: r.instanceId,
+          runId,
           vaultName: r.certificate.vaultName,
           certificateName: r.certificate.certificateName,
           state,

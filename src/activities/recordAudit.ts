@@ -1,13 +1,15 @@
 /**
  * Activity `recordAudit`: upserts the rollout's audit record in Table storage — PartitionKey the
- * certificate (`<vault>|<certificate>`, lower case), RowKey the instance id, the report as JSON
- * (split over columns below the 64 KiB property limit). Idempotent: a retry replaces the same row.
+ * certificate (`<vault>|<certificate>`, lower case), RowKey the rollout's run id (the instance id is
+ * the certificate's and reused by every rollout of it, so one row per run keeps each rollout's
+ * record), the report as JSON (split over columns below the 64 KiB property limit). Idempotent: a
+ * retry replaces the same row.
  */
 import type { InvocationContext } from "@azure/functions";
 import * as df from "durable-functions";
 import { composition } from "../composition.js";
 import { describeSdkError, retriable } from "../azure/sdkErrors.js";
-import type { RolloutReport } from "../domain/report.js";
+import { runIdOf, type RolloutReport } from "../domain/report.js";
 import type { RecordAuditInput } from "./contracts.js";
 import type { TypedActivity } from "./typed.js";
 
@@ -24,9 +26,9 @@ const CHUNK = 30_000;
 export const auditPartitionKey = (c: { vaultName: string; certificateName: string }): string =>
   `${c.vaultName}|${c.certificateName}`.toLowerCase();
 
-/** Table RowKeys may not contain / \ # ? or control characters. */
-export const auditRowKey = (instanceId: string): string =>
-  [...instanceId]
+/** The audit RowKey of a run id (Table RowKeys may not contain / \ # ? or control characters). */
+export const auditRowKey = (runId: string): string =>
+  [...runId]
     .map((ch) => {
       const code = ch.charCodeAt(0);
       return "/\\#?".includes(ch) || code < 32 || (code >= 127 && code < 160) ? "_" : ch;
@@ -46,6 +48,7 @@ export async function recordAuditHandler(
   context: InvocationContext,
 ): Promise<RecordAuditOutput> {
   const r = input.report;
+  const runId = runIdOf(r);
   const table = await composition().auditTable();
   const json = JSON.stringify(r);
   const columns: Record<string, string> = {};
@@ -53,8 +56,9 @@ export async function recordAuditHandler(
     columns[`report${i}`] = json.slice(i * CHUNK, (i + 1) * CHUNK);
   const entity = {
     partitionKey: auditPartitionKey(r.certificate),
-    rowKey: auditRowKey(r.instanceId),
+    rowKey: auditRowKey(runId),
     instanceId: r.instanceId,
+    runId,
     vaultName: r.certificate.vaultName,
     certificateName: r.certificate.certificateName,
     trigger: r.trigger.kind,
@@ -72,7 +76,7 @@ export async function recordAuditHandler(
     context.log(`recordAudit: ${entity.partitionKey}/${entity.rowKey} ${entity.state}.`);
     return { partitionKey: entity.partitionKey, rowKey: entity.rowKey };
   } catch (e) {
-    const f = describeSdkError(e, `Recording the audit of ${r.instanceId}`);
+    const f = describeSdkError(e, `Recording the audit of ${runId}`);
     context.warn(`recordAudit: ${f.message}`);
     throw retriable(f);
   }

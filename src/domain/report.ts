@@ -54,9 +54,33 @@ export interface ReportStage {
   failure?: Reasoned;
 }
 
+/**
+ * The run id of one rollout: `<instanceId>@<startedAt>`. The instance id is the certificate's and is
+ * reused by every rollout of it (a new rollout replaces the old instance's history); the run id is
+ * unique per rollout. `rotateCertificate` gives it to the target writes and the renewal tag; the
+ * audit row and the outcome event are keyed by it.
+ */
+export const rolloutRunId = (instanceId: string, startedAt: string): string => `${instanceId}@${startedAt}`;
+
+/** The run id of a report (a report recorded before `runId` existed derives it the same way). */
+export const runIdOf = (r: Pick<RolloutReport, "instanceId" | "startedAt" | "runId">): string =>
+  r.runId ?? rolloutRunId(r.instanceId, r.startedAt);
+
+/**
+ * The instance id a run id belongs to (the part before its last `@`, when a time follows it), or
+ * undefined when `id` is no run id. Rotation instance ids hold no `@` (`idSegment` escapes it).
+ */
+export function instanceIdOfRun(id: string): string | undefined {
+  const at = id.lastIndexOf("@");
+  return at > 0 && !Number.isNaN(Date.parse(id.slice(at + 1))) ? id.slice(0, at) : undefined;
+}
+
 /** The report of one rollout. */
 export interface RolloutReport {
+  /** The certificate's orchestration instance id, shared by all its rollouts. */
   instanceId: string;
+  /** This rollout's run id ({@link rolloutRunId}); absent in reports recorded before it existed (see {@link runIdOf}). */
+  runId?: string;
   certificate: { vaultName: string; certificateName: string };
   trigger: ReportTrigger;
   dryRun: boolean;
@@ -182,6 +206,7 @@ export function assembleReport(input: AssembleReportInput): RolloutReport {
 
   return {
     instanceId: input.instanceId,
+    runId: rolloutRunId(input.instanceId, input.startedAt),
     certificate: input.certificate,
     trigger: input.trigger,
     dryRun: input.plan?.dryRun ?? false,
@@ -249,6 +274,7 @@ export function renderReport(r: RolloutReport): string {
   const state = r.outcome ? `${r.outcome.state} (${r.outcome.reason})` : "Running";
   out.push(`Rollout ${r.instanceId}: ${state}${r.dryRun ? " [dry run]" : ""}`);
   if (r.outcome) out.push(`  ${r.outcome.message}`);
+  out.push(`Run          ${runIdOf(r)}`);
   out.push(`Certificate  ${r.certificate.vaultName}/${r.certificate.certificateName}`);
   out.push(`Trigger      ${r.trigger.kind}: ${r.trigger.detail}`);
   out.push(`From         ${ref(r.versions.previous)}`);

@@ -85,6 +85,59 @@ describe("manual rollouts", () => {
     assert.ok(JSON.stringify(answer.body).includes(v.thumbprint), "APIM presents the new client certificate");
   });
 
+  it("renews one certificate twice: two versions, two audit rows, two outcome events", async () => {
+    const name = "ingress-tls";
+    const id = await start({ certificate: name, renew: true });
+    const first = await world.waitForRollout(id);
+    assert.equal(await start({ certificate: name, renew: true }), id, "one instance id per certificate");
+    const second = await world.waitForRollout(id);
+    for (const r of [first, second]) assert.equal(r.outcome?.state, "Succeeded", explain(r));
+    const runs = [first.runId, second.runId];
+    assert.ok(
+      runs.every((r) => r?.startsWith(`${id}@`)) && runs[0] !== runs[1],
+      `run ids ${runs.join(", ")}`,
+    );
+
+    // Each renewal created its own version, tagged with its own run.
+    const versions = [first.versions.next?.version, second.versions.next?.version];
+    assert.ok(versions[0] && versions[1] && versions[0] !== versions[1], `versions ${versions.join(", ")}`);
+    for (const [i, v] of versions.entries()) {
+      const c = await world.certificates.getCertificateVersion(name, v as string);
+      assert.equal(c.properties.tags?.["cert-rotation.e2e/rotation"], runs[i], `the tag of version ${v}`);
+    }
+    assert.deepEqual(await world.served("backend.contoso.test"), [second.versions.next?.thumbprint]);
+
+    // Two audit rows, newest first; each run's report by its run id, the latest by the instance id.
+    const audit = await world.api("GET", `/api/rollouts?certificate=${VAULT}/${name}`);
+    assert.equal(audit.status, 200, audit.text);
+    const rows = (audit.body as { value: { runId: string; newVersion: string }[] }).value;
+    assert.deepEqual(
+      rows.slice(0, 2).map((r) => [r.runId, r.newVersion]),
+      [
+        [runs[1], versions[1]],
+        [runs[0], versions[0]],
+      ],
+    );
+    for (const [i, run] of runs.entries()) {
+      const shown = await world.api("GET", `/api/rollouts/${encodeURIComponent(run as string)}`);
+      assert.equal(shown.status, 200, shown.text);
+      assert.equal((shown.body as RolloutReport).versions.next?.version, versions[i]);
+    }
+    const latest = await world.api("GET", `/api/rollouts/${encodeURIComponent(id)}`);
+    assert.equal((latest.body as RolloutReport).runId, runs[1]);
+
+    // Two outcome events with distinct ids (a consumer deduplicating by source + id keeps both).
+    const events = await world.lab.control("GET", "/lab/eventgrid/topics/rotation-outcomes/events");
+    const ids = (events.body as { value: { event: { id: string; data: { instanceId: string } } }[] }).value
+      .map((e) => e.event)
+      .filter((e) => e.data.instanceId === id)
+      .map((e) => e.id);
+    assert.deepEqual(
+      ids,
+      runs.map((r) => `${r}:Succeeded`),
+    );
+  });
+
   for (const [title, reason, make] of [
     [
       "a SAN that misses the bound host",

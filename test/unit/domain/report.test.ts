@@ -4,8 +4,10 @@ import { buildPlan, type Plan, type PlanStep } from "../../../src/domain/plan.js
 import { finalState, type StageResult, type StepSnapshot } from "../../../src/domain/rollback.js";
 import {
   assembleReport,
+  instanceIdOfRun,
   previousOf,
   renderReport,
+  runIdOf,
   type AssembleReportInput,
 } from "../../../src/domain/report.js";
 import {
@@ -237,4 +239,19 @@ test("a running rollout renders without an outcome and survives JSON", () => {
   const report = assembleReport({ ...base(plan), stageResults: results(plan).slice(0, 1) });
   assert.deepEqual(JSON.parse(JSON.stringify(report)), report);
   assert.match(renderReport(report), /: Running$/m);
+});
+
+test("each rollout of one certificate has its own run id, and the run id names its instance", () => {
+  const plan = thePlan();
+  const first = assembleReport(base(plan));
+  const next = assembleReport({ ...base(plan), startedAt: "2027-05-01T08:00:00.000Z" });
+  assert.equal(first.instanceId, next.instanceId);
+  assert.equal(first.runId, "rotate:kv-lab:api-contoso@2026-06-01T11:59:00.000Z");
+  assert.notEqual(first.runId, next.runId);
+  assert.equal(instanceIdOfRun(first.runId ?? ""), first.instanceId);
+  assert.equal(instanceIdOfRun(first.instanceId), undefined, "an instance id is no run id");
+  assert.equal(instanceIdOfRun("a@not-a-time"), undefined);
+  const { runId: _dropped, ...recordedBefore } = first;
+  assert.equal(runIdOf(recordedBefore), first.runId, "a report recorded before runId existed derives it");
+  assert.match(renderReport(first), /^Run {10}rotate:kv-lab:api-contoso@2026-06-01T11:59:00\.000Z$/m);
 });
