@@ -42,7 +42,7 @@ export async function readConfigured(c: Composition, b: Binding): Promise<Config
     case "kubernetesSecret": {
       const s = await readSecret(kubeApis(await c.kubeConfig(b.cluster)), b.namespace, b.secretName);
       if (!s) return unknown(`Secret ${b.namespace}/${b.secretName} does not exist.`);
-      const k = carried(s);
+      const k = carried(s, b.role);
       if (b.role === "ca") {
         return k.version
           ? {

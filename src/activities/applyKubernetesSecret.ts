@@ -11,6 +11,7 @@ import { composition } from "../composition.js";
 import { busyResult, describeSdkError, retriable } from "../azure/sdkErrors.js";
 import { withCertificateMaterial } from "../azure/keyVault.js";
 import type { KubernetesSecretSnapshot } from "../domain/rollback.js";
+import { normaliseThumbprint } from "../domain/x509.js";
 import {
   backupName,
   backupOf,
@@ -47,14 +48,18 @@ export async function applyKubernetesSecretHandler(
     const existing = await readSecret(apis, step.namespace, step.secretName);
     const backup = existing ? await readSecret(apis, step.namespace, backupName(step.secretName)) : undefined;
     const annotations = existing?.metadata?.annotations ?? {};
+    const role = step.writeTls ? "tls" : "ca";
+    // What the Secret really carries: tls.crt's leaf decides, our annotations only while they agree.
+    const now = carried(existing, role);
 
     // 1. Already written by this rotation (a retry): answer with the snapshot kept in the backup.
     if (
       existing &&
-      annotations[VERSION_ANNOTATION] === certificate.version &&
+      now.version === certificate.version &&
+      (!certificate.thumbprint || now.thumbprint === normaliseThumbprint(certificate.thumbprint)) &&
       annotations[ROTATION_ANNOTATION] === input.rotationId
     ) {
-      const prev = carried(backup);
+      const prev = carried(backup, role);
       context.log(`applyKubernetesSecret: ${where} already carries ${certificate.version}.`);
       return {
         status: "applied",
@@ -92,8 +97,8 @@ export async function applyKubernetesSecretHandler(
     };
 
     // 3. Snapshot and backup of what is there now.
-    const prev = carried(existing);
-    if (existing) await upsertSecret(apis, backupOf(existing, input.rotationId));
+    const prev = carried(existing, role);
+    if (existing) await upsertSecret(apis, backupOf(existing, input.rotationId, role));
 
     // 4. The write, with the resourceVersion read above as precondition.
     let written: V1Secret;

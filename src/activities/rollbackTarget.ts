@@ -100,7 +100,7 @@ async function rollbackKubernetes(
     data = Object.fromEntries(
       KEYS(a).flatMap((k) => (backup.data?.[k] !== undefined ? [[k, backup.data[k]!]] : [])),
     );
-    ({ version, thumbprint } = carried(backup));
+    ({ version, thumbprint } = carried(backup, a.writeTls ? "tls" : "ca"));
   } else {
     const vaultName = current.metadata?.annotations?.["cert-rotation.e2e/certificate"]?.split("/")[0];
     const certName = current.metadata?.annotations?.["cert-rotation.e2e/certificate"]?.split("/")[1];

@@ -50,29 +50,59 @@ export function secretData(
   return { data };
 }
 
-/** The vault version and thumbprint a Secret carries, from our annotations or its tls.crt. */
-export function carried(s: V1Secret | undefined): { version?: string; thumbprint?: string } {
+/**
+ * The vault version and thumbprint a Secret carries. For a serving pair the certificate decides:
+ * the thumbprint is the leaf of `tls.crt`, and our annotations count only while their thumbprint is
+ * that leaf's — a `tls.crt` replaced by hand under unchanged annotations names no version (so it is
+ * not taken for "already deployed"). Annotations are the fallback when there is no `tls.crt`, and
+ * for a client-CA bundle (`role` "ca", whose annotated thumbprint is of a leaf the Secret does not hold).
+ */
+export function carried(
+  s: V1Secret | undefined,
+  role: "tls" | "ca" = "tls",
+): { version?: string; thumbprint?: string } {
   const a = s?.metadata?.annotations ?? {};
-  const thumbprint = a[THUMBPRINT_ANNOTATION] ?? leafThumbprint(secretText(s, "tls.crt"));
-  return {
-    ...(a[VERSION_ANNOTATION] ? { version: a[VERSION_ANNOTATION] } : {}),
-    ...(thumbprint ? { thumbprint } : {}),
-  };
+  const annotated = a[THUMBPRINT_ANNOTATION]?.trim().toUpperCase() || undefined;
+  const version = a[VERSION_ANNOTATION]?.trim() || undefined;
+  const leaf = role === "tls" ? leafThumbprint(secretText(s, "tls.crt")) : undefined;
+  if (leaf) return { ...(version && annotated === leaf ? { version } : {}), thumbprint: leaf };
+  return { ...(version ? { version } : {}), ...(annotated ? { thumbprint: annotated } : {}) };
 }
 
 /** Name of the backup Secret of `name`. */
 export const backupName = (name: string): string => `${name}-previous`.slice(0, 253);
 
-/** A backup copy of `s` (data, type, labels) marking what it is a backup of. */
-export function backupOf(s: V1Secret, rotationId: string): V1Secret {
-  const c = carried(s);
+/** The label on every Secret this control plane makes for itself (its backups). */
+export const MANAGED_BY_LABEL = { "app.kubernetes.io/managed-by": "cert-rotation" } as const;
+
+/**
+ * Whose the Secret named like the backup of `secretName` is: `"none"` (absent), `"foreign"` (not a
+ * backup we made: never overwritten), or ours, with the rotation run that made it.
+ */
+export function backupOwner(
+  backup: V1Secret | undefined,
+  secretName: string,
+): { kind: "none" } | { kind: "foreign" } | { kind: "ours"; rotationId?: string } {
+  if (!backup) return { kind: "none" };
+  const a = backup.metadata?.annotations ?? {};
+  const ours =
+    backup.metadata?.labels?.["app.kubernetes.io/managed-by"] ===
+      MANAGED_BY_LABEL["app.kubernetes.io/managed-by"] && a[BACKUP_OF_ANNOTATION] === secretName;
+  if (!ours) return { kind: "foreign" };
+  const rotationId = a[ROTATION_ANNOTATION];
+  return rotationId ? { kind: "ours", rotationId } : { kind: "ours" };
+}
+
+/** A backup copy of `s` (data, type) marking what it is a backup of and which rotation run made it. */
+export function backupOf(s: V1Secret, rotationId: string, role: "tls" | "ca" = "tls"): V1Secret {
+  const c = carried(s, role);
   return {
     apiVersion: "v1",
     kind: "Secret",
     metadata: {
       name: backupName(s.metadata!.name!),
       namespace: s.metadata!.namespace!,
-      labels: { "app.kubernetes.io/managed-by": "cert-rotation" },
+      labels: { ...MANAGED_BY_LABEL },
       annotations: {
         [BACKUP_OF_ANNOTATION]: s.metadata!.name!,
         [ROTATION_ANNOTATION]: rotationId,

@@ -1,0 +1,113 @@
+/**
+ * Kubernetes Secrets against the lab API server: what a Secret carries is judged from its tls.crt
+ * (a certificate replaced by hand under our unchanged annotations is not "already deployed"), and
+ * the `<name>-previous` backup is ours alone (a foreign Secret of that name is never overwritten, a
+ * backup from another rotation run is never trusted as the snapshot).
+ */
+import assert from "node:assert/strict";
+import { X509Certificate } from "node:crypto";
+import { after, before, test } from "node:test";
+import type { V1Secret } from "@kubernetes/client-node";
+import { applyKubernetesSecretHandler } from "../../../src/activities/applyKubernetesSecret.js";
+import { observeBindingHandler } from "../../../src/activities/observeBinding.js";
+import { readCertificateHandler } from "../../../src/activities/readCertificate.js";
+import { readDeployedHandler } from "../../../src/activities/readDeployed.js";
+import { resolveBindingsHandler } from "../../../src/activities/resolveBindings.js";
+import type { ReadCertificateOutput } from "../../../src/activities/contracts.js";
+import type { Binding } from "../../../src/domain/bindings.js";
+import { buildPlan, type KubernetesSecretStep, type Plan } from "../../../src/domain/plan.js";
+import {
+  kubeApis,
+  readSecret,
+  replaceSecret,
+  secretText,
+  type KubeApis,
+} from "../../../src/kubernetes/tlsSecrets.js";
+import { SEED } from "../../../emulator/lab/seed.js";
+import { startActivityWorld, type ActivityWorld } from "./activitySupport.js";
+
+type Found = Extract<ReadCertificateOutput, { found: true }>;
+
+let w: ActivityWorld;
+before(async () => {
+  w = await startActivityWorld();
+});
+after(async () => w.dispose());
+
+const vaultName = SEED.vault.name;
+const certificateName = SEED.certificates.ingress.name;
+const b64 = (s: string) => Buffer.from(s, "utf8").toString("base64");
+const thumbOf = (pem: string | undefined) =>
+  pem ? new X509Certificate(pem).fingerprint.replace(/:/g, "").toUpperCase() : undefined;
+
+/** The ingress certificate's current version, its binding, plan step and the cluster's APIs. */
+async function world(): Promise<{
+  cert: Found;
+  binding: Binding;
+  plan: Plan;
+  step: KubernetesSecretStep;
+  apis: KubeApis;
+}> {
+  const cert = (await readCertificateHandler({ vaultName, certificateName }, w.context())) as Found;
+  const { bindings } = await resolveBindingsHandler(
+    { certificate: { vaultName, certificateName } },
+    w.context(),
+  );
+  const built = buildPlan({
+    certificate: {
+      vaultName,
+      vaultUrl: cert.vaultUrl,
+      certificateName,
+      version: cert.version,
+      thumbprint: cert.thumbprint,
+    },
+    bindings,
+  });
+  assert.ok(built.ok, JSON.stringify(built));
+  const step = built.plan.stages[0]!.steps[0]!;
+  if (step.kind !== "kubernetesSecret") throw new Error("expected a Secret step");
+  const apis = kubeApis(await w.composition.kubeConfig(step.cluster));
+  return { cert, binding: bindings[0]!, plan: built.plan, step, apis };
+}
+
+/** Replaces the Secret's tls.crt/tls.key by hand with a lab-issued certificate, keeping every annotation. */
+async function replaceByHand(apis: KubeApis, step: KubernetesSecretStep): Promise<string> {
+  const hand = await w.lab.ctx.pki.serverCertificate(SEED.certificates.ingress.hosts);
+  const s = (await readSecret(apis, step.namespace, step.secretName))!;
+  await replaceSecret(apis, {
+    ...s,
+    data: { ...s.data, "tls.crt": b64(hand.chainPem), "tls.key": b64(hand.keyPem) },
+  });
+  return thumbOf(hand.certPem)!;
+}
+
+const apply = (plan: Plan, step: KubernetesSecretStep, rotationId: string) =>
+  applyKubernetesSecretHandler(
+    { step, certificate: plan.certificate, rotationId, restartDeployments: false },
+    w.context(),
+  );
+
+test("a tls.crt replaced by hand under our annotations is not 'already deployed': the write happens again", async () => {
+  const { cert, binding, plan, step, apis } = await world();
+  const first = await apply(plan, step, "k8s-hand-1");
+  assert.equal(first.status, "applied", JSON.stringify(first));
+  const deployed = async () => (await readDeployedHandler({ bindings: [binding] }, w.context())).deployed[0];
+  assert.equal((await deployed())?.thumbprint, cert.thumbprint);
+
+  const hand = await replaceByHand(apis, step);
+  const annotations = (await readSecret(apis, step.namespace, step.secretName))!.metadata!.annotations!;
+  assert.equal(annotations["cert-rotation.e2e/thumbprint"], cert.thumbprint, "annotations unchanged");
+  assert.equal((await deployed())?.thumbprint, hand, "readDeployed reports the leaf in tls.crt");
+  const observed = await observeBindingHandler({ binding }, w.context());
+  assert.notEqual(observed.configured.status, "version", JSON.stringify(observed.configured));
+
+  const again = await apply(plan, step, "k8s-hand-1");
+  assert.equal(again.status, "applied", JSON.stringify(again));
+  if (again.status === "applied") assert.notEqual(again.detail, "already applied");
+  const after = (await readSecret(apis, step.namespace, step.secretName)) as V1Secret;
+  assert.equal(
+    thumbOf(secretText(after, "tls.crt")),
+    cert.thumbprint,
+    "the vault version is back in tls.crt",
+  );
+});
