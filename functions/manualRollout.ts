@@ -1,9 +1,10 @@
 /**
  * Trigger `manualRollout` (HTTP, function key), the rollouts API:
  *
- * - `POST /api/rollouts` `{ vault, certificate, version?, targets?, dryRun?, renew? }` → 202 with the
- *   standard status URLs and the report URL; 400 naming the bad field; 409 while a rollout of the
- *   certificate runs.
+ * - `POST /api/rollouts` `{ vault, certificate, version?, targets?, dryRun?, renew? }` → 202 with our
+ *   own status, report and cancel URLs (never the Durable system-key URLs); 400 naming the bad
+ *   field; 409 while a rollout of the certificate runs.
+ * - `GET /api/rollouts/{id}/status` → runtime status, run id and outcome.
  * - `GET /api/rollouts` → the audit records, newest first (`?certificate=vault/name`, or a bare
  *   name in every allowed vault, reads that certificate's partition only).
  * - `GET /api/rollouts/{id}` → the report (JSON; plain text with `Accept: text/plain`); `id` is a
@@ -89,6 +90,7 @@ export async function manualRolloutHandler(
   if (request.method === "POST" && !id) return startRollout(request, client, context);
   if (request.method === "GET" && !id) return listRollouts(request);
   if (request.method === "GET" && id && !action) return showRollout(request, client, id);
+  if (request.method === "GET" && id && action === "status") return showStatus(client, id);
   if (request.method === "POST" && id && action === "cancel") return cancelRollout(client, id, context);
   return problem(
     404,
@@ -172,19 +174,55 @@ async function startRollout(
     throw error;
   }
   context.log(`Started ${instanceId}: ${input.trigger.detail}.`);
-  const payload = client.createHttpManagementPayload(instanceId);
-  const reportUri = withCode(
-    `${new URL(request.url).origin}/api/rollouts/${encodeURIComponent(instanceId)}`,
-    request,
-  );
-  return json(
-    202,
-    { ...payload, reportUri, cancelPostUri: reportUri.replace(/(\?|$)/, "/cancel$1") },
-    {
-      location: payload.statusQueryGetUri,
-      "retry-after": "5",
-    },
-  );
+  const links = rolloutLinks(request, instanceId);
+  return json(202, links, { location: links.statusQueryGetUri, "retry-after": "5" });
+}
+
+/**
+ * The links a caller gets for a rollout: our own routes only. The Durable management URLs
+ * (`createHttpManagementPayload`) carry the extension's system key, which also terminates, purges
+ * and raises events on any instance; a function-key holder never gets them. Cancel is the way to
+ * stop a rollout (it rolls back); terminating would leave targets half changed.
+ */
+function rolloutLinks(request: HttpRequest, id: string) {
+  const base = `${new URL(request.url).origin}/api/rollouts/${encodeURIComponent(id)}`;
+  return {
+    id,
+    statusQueryGetUri: withCode(`${base}/status`, request),
+    reportUri: withCode(base, request),
+    cancelPostUri: withCode(`${base}/cancel`, request),
+  };
+}
+
+/** `GET /api/rollouts/{id}/status`: the runtime status of the rollout and its outcome, if any. */
+async function showStatus(client: DurableClient, id: string): Promise<HttpResponseInit> {
+  const instanceId = instanceIdOfRun(id) ?? id;
+  const status = await findStatus(client, instanceId);
+  const live = reportOf(status);
+  if (status && live && (instanceId === id || runIdOf(live) === id))
+    return json(200, {
+      id: instanceId,
+      runId: runIdOf(live),
+      runtimeStatus: String(status.runtimeStatus),
+      createdTime: status.createdTime,
+      lastUpdatedTime: status.lastUpdatedTime,
+      ...(live.outcome ? { outcome: live.outcome } : {}),
+    });
+  if (status && !live && instanceId === id)
+    return json(200, {
+      id,
+      runtimeStatus: String(status.runtimeStatus),
+      createdTime: status.createdTime,
+      lastUpdatedTime: status.lastUpdatedTime,
+    });
+  const audited = await auditedReport(id);
+  if (!audited) return problem(404, "NotFound", `No rollout ${id}.`);
+  return json(200, {
+    id: audited.instanceId,
+    runId: runIdOf(audited),
+    runtimeStatus: audited.outcome ? "Completed" : "Unknown",
+    ...(audited.outcome ? { outcome: audited.outcome } : {}),
+  });
 }
 
 /**

@@ -32,7 +32,11 @@ describe("manual rollouts", () => {
     const answer = await world.api("POST", "/api/rollouts", { vault: VAULT, ...body });
     assert.equal(answer.status, 202, answer.text);
     const payload = answer.body as { id: string; statusQueryGetUri: string; reportUri: string };
-    assert.ok(payload.statusQueryGetUri && payload.reportUri, "the standard status URLs and the report URL");
+    assert.ok(payload.statusQueryGetUri && payload.reportUri, "the status URL and the report URL");
+    assert.ok(
+      !answer.text.includes("/runtime/webhooks/durabletask") && !answer.text.includes(world.keys.durable),
+      `no Durable system-key URL is handed out: ${answer.text}`,
+    );
     return payload.id;
   };
 
@@ -66,6 +70,12 @@ describe("manual rollouts", () => {
       accept: "text/plain",
     });
     assert.match(text.text, /dry run/i);
+    const status = await world.api("GET", `/api/rollouts/${encodeURIComponent(id)}/status`);
+    assert.equal(status.status, 200, status.text);
+    assert.deepEqual(
+      [(status.body as { runId: string }).runId, (status.body as { runtimeStatus: string }).runtimeStatus],
+      [report.runId, "Completed"],
+    );
   });
 
   it("rolls out a given version to a subset of the targets", async () => {
