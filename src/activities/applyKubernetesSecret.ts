@@ -1,7 +1,8 @@
 /**
  * Activity `applyKubernetesSecret`: writes tls.crt/tls.key (and/or ca.crt) of the new version into
  * one Secret, with a `resourceVersion` precondition, after keeping a backup Secret
- * `<name>-previous` for rollback; optionally restarts the step's Deployments. The key material is
+ * `<name>-previous` for rollback (only ever one we made: a foreign Secret of that name stops the
+ * write); optionally restarts the step's Deployments. The key material is
  * fetched from Key Vault here and goes nowhere but the Secret.
  */
 import type { InvocationContext } from "@azure/functions";
@@ -15,6 +16,7 @@ import { normaliseThumbprint } from "../domain/x509.js";
 import {
   backupName,
   backupOf,
+  backupOwner,
   carried,
   leafThumbprint,
   secretData,
@@ -29,7 +31,6 @@ import {
   readSecret,
   replaceSecret,
   restartDeployment,
-  upsertSecret,
 } from "../kubernetes/tlsSecrets.js";
 import type { ApplyKubernetesSecretInput, ApplyKubernetesSecretOutput } from "./contracts.js";
 import type { TypedActivity } from "./typed.js";
@@ -51,24 +52,38 @@ export async function applyKubernetesSecretHandler(
     const role = step.writeTls ? "tls" : "ca";
     // What the Secret really carries: tls.crt's leaf decides, our annotations only while they agree.
     const now = carried(existing, role);
+    // The backup is ours only when we marked it so; it is this run's snapshot only when this run made it.
+    const owner = backupOwner(backup, step.secretName);
+    const backupOfThisRun = owner.kind === "ours" && owner.rotationId === input.rotationId;
+    const ourWriteLanded = annotations[ROTATION_ANNOTATION] === input.rotationId;
+    if (owner.kind === "foreign") {
+      return {
+        status: "failed",
+        write: ourWriteLanded ? "unknown" : "notApplied",
+        reason: "BackupNameTaken",
+        message: `Secret ${step.namespace}/${backupName(step.secretName)} exists and is not a backup this control plane made, so it was left alone and ${where} was not ${ourWriteLanded ? "confirmed" : "written"}; rename or remove it so the previous certificate can be kept for rollback.`,
+      };
+    }
 
-    // 1. Already written by this rotation (a retry): answer with the snapshot kept in the backup.
+    // 1. Already written by this rotation (a retry): answer with the snapshot kept in this run's
+    // backup. A Secret that existed always gets that backup before our write, so without one the
+    // write created the Secret (a backup of another run is stale and says nothing about this one).
     if (
       existing &&
       now.version === certificate.version &&
       (!certificate.thumbprint || now.thumbprint === normaliseThumbprint(certificate.thumbprint)) &&
-      annotations[ROTATION_ANNOTATION] === input.rotationId
+      ourWriteLanded
     ) {
-      const prev = carried(backup, role);
+      const prev = backupOfThisRun ? carried(backup, role) : {};
       context.log(`applyKubernetesSecret: ${where} already carries ${certificate.version}.`);
       return {
         status: "applied",
         snapshot: {
           kind: "kubernetesSecret",
-          existed: backup !== undefined,
+          existed: backupOfThisRun,
           ...(prev.version ? { previousVersion: prev.version } : {}),
           ...(prev.thumbprint ? { previousThumbprint: prev.thumbprint } : {}),
-          ...(backup ? { backupSecretName: backup.metadata!.name! } : {}),
+          ...(backupOfThisRun ? { backupSecretName: backupName(step.secretName) } : {}),
           ...(existing.metadata?.resourceVersion
             ? { resourceVersionAfterWrite: existing.metadata.resourceVersion }
             : {}),
@@ -96,9 +111,21 @@ export async function applyKubernetesSecretHandler(
       [ROTATION_ANNOTATION]: input.rotationId,
     };
 
-    // 3. Snapshot and backup of what is there now.
-    const prev = carried(existing, role);
-    if (existing) await upsertSecret(apis, backupOf(existing, input.rotationId, role));
+    // 3. Snapshot and backup of what was there before this run. Our write landed already but the
+    // Secret was changed since (e.g. tls.crt replaced by hand): this run's backup still holds the
+    // state before the run and is kept. Otherwise the backup is (re)made from the Secret as it is:
+    // created, or replaced when it is ours from another run or from an attempt whose write failed.
+    const keepBackup = existing !== undefined && backupOfThisRun && ourWriteLanded;
+    const prev = keepBackup ? carried(backup, role) : carried(existing, role);
+    if (existing && !keepBackup) {
+      const copy = backupOf(existing, input.rotationId, role);
+      if (backup) {
+        copy.metadata!.resourceVersion = backup.metadata?.resourceVersion;
+        await replaceSecret(apis, copy);
+      } else {
+        await createSecret(apis, copy);
+      }
+    }
 
     // 4. The write, with the resourceVersion read above as precondition.
     let written: V1Secret;

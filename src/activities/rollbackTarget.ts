@@ -22,7 +22,13 @@ import type {
   FrontDoorRollbackAction,
   KubernetesRollbackAction,
 } from "../domain/rollback.js";
-import { carried, leafThumbprint, secretData, withContent } from "../kubernetes/secretContent.js";
+import {
+  backupOwner,
+  carried,
+  leafThumbprint,
+  secretData,
+  withContent,
+} from "../kubernetes/secretContent.js";
 import {
   ROTATION_ANNOTATION,
   THUMBPRINT_ANNOTATION,
@@ -96,6 +102,15 @@ async function rollbackKubernetes(
         write: "notApplied",
         reason: "BackupMissing",
         message: `The backup Secret ${a.namespace}/${a.restore.secretName} is gone.`,
+      };
+    // Only a backup this run made holds the state before it.
+    const owner = backupOwner(backup, a.secretName);
+    if (owner.kind !== "ours" || owner.rotationId !== rotationId)
+      return {
+        status: "failed",
+        write: "notApplied",
+        reason: owner.kind === "ours" ? "BackupFromAnotherRotation" : "BackupNotOurs",
+        message: `The Secret ${a.namespace}/${a.restore.secretName} is ${owner.kind === "ours" ? `a backup made by another rotation run (${owner.rotationId ?? "unnamed"})` : "not a backup this control plane made"}, so ${where} was not restored from it.`,
       };
     data = Object.fromEntries(
       KEYS(a).flatMap((k) => (backup.data?.[k] !== undefined ? [[k, backup.data[k]!]] : [])),

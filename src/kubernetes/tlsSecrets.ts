@@ -137,16 +137,6 @@ export async function createSecret(apis: KubeApis, secret: V1Secret): Promise<V1
   });
 }
 
-/** Creates or replaces a Secret without precondition (our own backup Secrets). */
-export async function upsertSecret(apis: KubeApis, secret: V1Secret): Promise<V1Secret> {
-  const existing = await readSecret(apis, secret.metadata!.namespace!, secret.metadata!.name!);
-  if (!existing) return createSecret(apis, secret);
-  return replaceSecret(apis, {
-    ...secret,
-    metadata: { ...secret.metadata, resourceVersion: existing.metadata?.resourceVersion },
-  });
-}
-
 /** Deletes a Secret; false when it was not there. */
 export async function deleteSecret(apis: KubeApis, namespace: string, name: string): Promise<boolean> {
   try {

@@ -2,7 +2,7 @@
  * Kubernetes Secrets against the lab API server: what a Secret carries is judged from its tls.crt
  * (a certificate replaced by hand under our unchanged annotations is not "already deployed"), and
  * the `<name>-previous` backup is ours alone (a foreign Secret of that name is never overwritten, a
- * backup from another rotation run is never trusted as the snapshot).
+ * backup from another rotation run is never trusted as the snapshot nor restored from).
  */
 import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
@@ -13,10 +13,14 @@ import { observeBindingHandler } from "../../../src/activities/observeBinding.js
 import { readCertificateHandler } from "../../../src/activities/readCertificate.js";
 import { readDeployedHandler } from "../../../src/activities/readDeployed.js";
 import { resolveBindingsHandler } from "../../../src/activities/resolveBindings.js";
+import { rollbackTargetHandler } from "../../../src/activities/rollbackTarget.js";
 import type { ReadCertificateOutput } from "../../../src/activities/contracts.js";
 import type { Binding } from "../../../src/domain/bindings.js";
 import { buildPlan, type KubernetesSecretStep, type Plan } from "../../../src/domain/plan.js";
+import { planRollback } from "../../../src/domain/rollback.js";
 import {
+  createSecret,
+  deleteSecret,
   kubeApis,
   readSecret,
   replaceSecret,
@@ -72,7 +76,7 @@ async function world(): Promise<{
 
 /** Replaces the Secret's tls.crt/tls.key by hand with a lab-issued certificate, keeping every annotation. */
 async function replaceByHand(apis: KubeApis, step: KubernetesSecretStep): Promise<string> {
-  const hand = await w.lab.ctx.pki.serverCertificate(SEED.certificates.ingress.hosts);
+  const hand = await w.lab.ctx.pki.serverCertificate([...SEED.certificates.ingress.hosts]);
   const s = (await readSecret(apis, step.namespace, step.secretName))!;
   await replaceSecret(apis, {
     ...s,
@@ -110,4 +114,95 @@ test("a tls.crt replaced by hand under our annotations is not 'already deployed'
     cert.thumbprint,
     "the vault version is back in tls.crt",
   );
+});
+
+test("a foreign Secret named like the backup is never overwritten: the write fails with a reason", async () => {
+  const { plan, step, apis } = await world();
+  const name = `${step.secretName}-previous`;
+  await deleteSecret(apis, step.namespace, name);
+  const foreign = await createSecret(apis, {
+    apiVersion: "v1",
+    kind: "Secret",
+    metadata: { name, namespace: step.namespace, labels: { app: "someone-else" } },
+    type: "Opaque",
+    data: { note: b64("not a backup") },
+  });
+  const before = (await readSecret(apis, step.namespace, step.secretName))!;
+  const out = await apply(plan, step, "k8s-foreign-1");
+  assert.equal(out.status, "failed", JSON.stringify(out));
+  if (out.status === "failed") {
+    assert.equal(out.reason, "BackupNameTaken");
+    assert.equal(out.write, "notApplied");
+    assert.match(out.message, /-previous exists and is not a backup this control plane made/);
+  }
+  const still = (await readSecret(apis, step.namespace, name))!;
+  assert.equal(
+    still.metadata?.resourceVersion,
+    foreign.metadata?.resourceVersion,
+    "the foreign Secret is untouched",
+  );
+  assert.deepEqual(still.data, { note: b64("not a backup") });
+  const main = (await readSecret(apis, step.namespace, step.secretName))!;
+  assert.equal(
+    main.metadata?.resourceVersion,
+    before.metadata?.resourceVersion,
+    "the Secret was not written",
+  );
+  // Once it is gone, the write makes its own backup.
+  await deleteSecret(apis, step.namespace, name);
+  const ok = await apply(plan, step, "k8s-foreign-1");
+  assert.equal(ok.status, "applied", JSON.stringify(ok));
+  const backup = (await readSecret(apis, step.namespace, name))!;
+  assert.equal(backup.metadata?.annotations?.["cert-rotation.e2e/backup-of"], step.secretName);
+  assert.equal(backup.metadata?.annotations?.["cert-rotation.e2e/rotation"], "k8s-foreign-1");
+});
+
+test("rollback restores only from a backup this run made", async () => {
+  const { step } = await world();
+  const action = {
+    kind: "kubernetesSecret" as const,
+    stepId: step.stepId,
+    cluster: step.cluster,
+    namespace: step.namespace,
+    secretName: step.secretName,
+    restore: { from: "backupSecret" as const, secretName: `${step.secretName}-previous` },
+    writeTls: true,
+    writeCa: false,
+    restartDeployments: [],
+    probes: [],
+  };
+  const out = await rollbackTargetHandler({ action, rotationId: "k8s-some-other-run" }, w.context());
+  assert.equal(out.status, "failed", JSON.stringify(out));
+  if (out.status === "failed") assert.equal(out.reason, "BackupFromAnotherRotation");
+});
+
+test("a backup left by another run is not taken as the snapshot of a Secret this run created", async () => {
+  const { plan, step, apis } = await world();
+  // A backup from run A stays behind; the Secret is then gone, so run B creates it.
+  const a = await apply(plan, step, "k8s-run-A");
+  assert.equal(a.status, "applied", JSON.stringify(a));
+  const stale = (await readSecret(apis, step.namespace, `${step.secretName}-previous`))!;
+  assert.equal(stale.metadata?.annotations?.["cert-rotation.e2e/rotation"], "k8s-run-A");
+  await deleteSecret(apis, step.namespace, step.secretName);
+  const created = await apply(plan, step, "k8s-run-B");
+  assert.equal(created.status, "applied", JSON.stringify(created));
+  if (created.status === "applied") assert.equal(created.snapshot.existed, false);
+  // The retry of run B must say the same, not restore run A's copy on rollback.
+  const retry = await apply(plan, step, "k8s-run-B");
+  assert.equal(retry.status, "applied", JSON.stringify(retry));
+  if (retry.status !== "applied") return;
+  assert.equal(retry.detail, "already applied");
+  assert.equal(retry.snapshot.existed, false, JSON.stringify(retry.snapshot));
+  assert.equal(retry.snapshot.backupSecretName, undefined);
+  const rb = planRollback(plan, [
+    {
+      index: 1,
+      stage: "kubernetes",
+      status: "failed",
+      steps: [{ stepId: step.stepId, write: "applied", snapshot: retry.snapshot }],
+    },
+  ]);
+  assert.equal(rb.stages[0]?.actions[0]?.kind, "kubernetesSecret");
+  const action = rb.stages[0]!.actions[0]!;
+  assert.deepEqual(action.kind === "kubernetesSecret" ? action.restore : undefined, { from: "delete" });
 });
