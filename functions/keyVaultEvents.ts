@@ -16,6 +16,7 @@ import {
   allowedVault,
   allowedVaultNames,
   appConfig,
+  confirmStart,
   eventSkipReason,
   eventTriggerDetail,
   findStatus,
@@ -58,19 +59,31 @@ export async function keyVaultEventsHandler(
   const input: RotationInput = {
     certificate,
     request: { kind: "event", event: toEventRecord(e) },
-    trigger: { kind: "event", detail: eventTriggerDetail(e) },
+    trigger: { kind: "event", detail: eventTriggerDetail(e), requestId: e.eventId },
     policy: rolloutPolicyFrom(config),
   };
+  const what = `Event ${e.eventId} (${e.kind} ${e.vaultName}/${e.certificateName})`;
   try {
     await client.startNew("rotateCertificate", { instanceId, input });
-    context.log(`Event ${e.eventId} (${e.kind} ${e.vaultName}/${e.certificateName}): started ${instanceId}.`);
   } catch (error) {
     // Two deliveries raced: the other one started it.
     const again = await findStatus(client, instanceId);
     const skipNow = eventSkipReason(e, again);
     if (!skipNow) throw error;
-    context.log(`Event ${e.eventId}: skipped: ${skipNow}`);
+    context.log(`${what}: skipped: ${skipNow}`);
+    return;
   }
+
+  // 4. Confirm the instance runs this event (two starts can both return on Azure Storage).
+  const confirmed = await confirmStart(client, instanceId, e.eventId);
+  if (confirmed.ours) {
+    context.log(`${what}: started ${instanceId}.`);
+    return;
+  }
+  const superseded = `superseded by ${confirmed.by}`;
+  if (e.kind !== "CertificateNewVersionCreated")
+    throw new Error(`${what}: ${superseded}; failing the delivery so Event Grid delivers it again.`);
+  context.log(`${what}: ${superseded}; nothing new starts (the drift scan catches anything it misses).`);
 }
 
 df.app.client.eventGrid("keyVaultEvents", { handler: keyVaultEventsHandler });

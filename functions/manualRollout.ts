@@ -31,6 +31,7 @@ import {
   allowedVault,
   allowedVaultNames,
   appConfig,
+  confirmStart,
   findStatus,
   isRunning,
   liveReport,
@@ -159,23 +160,45 @@ async function startRollout(
     trigger: {
       kind: "manual",
       detail: `POST /api/rollouts${req.version ? ` version ${req.version}` : req.renew ? " renew" : ""}${req.targets ? ` targets ${req.targets.join(", ")}` : ""}${req.dryRun ? " (dry run)" : ""}`,
+      requestId: randomUUID(),
     },
     policy: rolloutPolicyFrom(config),
   };
+  const requestId = input.trigger.requestId as string;
+  const attempted = Date.now();
   try {
     await client.startNew("rotateCertificate", { instanceId, input });
   } catch (error) {
-    if (isRunning(await findStatus(client, instanceId)))
+    // Another request is starting it this very moment: wait for that instance to show.
+    const other = await confirmStart(client, instanceId, requestId).catch(() => undefined);
+    const theirs =
+      other &&
+      !other.ours &&
+      (isRunning(other.status) || new Date(other.status.createdTime).getTime() >= attempted - 5_000);
+    if (theirs)
       return problem(
         409,
         "RolloutRunning",
-        `Rollout ${instanceId} of ${vaultName}/${req.certificate} is running.`,
+        `Rollout ${instanceId} of ${vaultName}/${req.certificate} is running (${other.by}).`,
       );
     throw error;
   }
-  context.log(`Started ${instanceId}: ${input.trigger.detail}.`);
-  const links = rolloutLinks(request, instanceId);
-  return json(202, links, { location: links.statusQueryGetUri, "retry-after": "5" });
+
+  // 4. Confirm the instance runs this request (two starts can both return on Azure Storage).
+  const confirmed = await confirmStart(client, instanceId, requestId);
+  if (!confirmed.ours) {
+    context.log(`Request ${requestId} for ${instanceId}: superseded by ${confirmed.by}.`);
+    return problem(
+      409,
+      "RolloutRunning",
+      `Rollout ${instanceId} of ${vaultName}/${req.certificate} was started by another request at the same time (${confirmed.by}); this one did not start.`,
+    );
+  }
+  context.log(`Started ${instanceId} (request ${requestId}): ${input.trigger.detail}.`);
+  // Links by run id when the rollout has reported it (they keep naming this rollout after the next).
+  const started = reportOf(confirmed.status);
+  const links = rolloutLinks(request, instanceId, started ? runIdOf(started) : undefined);
+  return json(202, { ...links, requestId }, { location: links.statusQueryGetUri, "retry-after": "5" });
 }
 
 /**
@@ -184,10 +207,11 @@ async function startRollout(
  * and raises events on any instance; a function-key holder never gets them. Cancel is the way to
  * stop a rollout (it rolls back); terminating would leave targets half changed.
  */
-function rolloutLinks(request: HttpRequest, id: string) {
-  const base = `${new URL(request.url).origin}/api/rollouts/${encodeURIComponent(id)}`;
+function rolloutLinks(request: HttpRequest, id: string, runId?: string) {
+  const base = `${new URL(request.url).origin}/api/rollouts/${encodeURIComponent(runId ?? id)}`;
   return {
     id,
+    ...(runId ? { runId } : {}),
     statusQueryGetUri: withCode(`${base}/status`, request),
     reportUri: withCode(base, request),
     cancelPostUri: withCode(`${base}/cancel`, request),

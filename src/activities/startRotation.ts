@@ -4,12 +4,20 @@
  * an independent orchestration themselves in JavaScript (only sub-orchestrations they wait for), so
  * the drift scan asks this activity, which holds a Durable client.
  *
- * Idempotent: a retry finds the rollout it started running and answers `alreadyRunning`.
+ * Idempotent: a retry finds the rollout it started (by the request id in its input) and answers
+ * `started` again; a rollout of someone else answers `alreadyRunning`.
  */
 import type { InvocationContext } from "@azure/functions";
 import * as df from "durable-functions";
 import { rotationInstanceId } from "../domain/instanceIds.js";
 import type { RotationInput } from "../orchestrations/policy.js";
+import {
+  confirmStart,
+  findStatus,
+  isRunning,
+  startedBy,
+  type StartConfirmation,
+} from "../orchestrations/triggerSupport.js";
 import type { TypedActivity } from "./typed.js";
 
 /** Input of `startRotation`: the rotation's whole input. */
@@ -18,29 +26,45 @@ export type StartRotationInput = RotationInput;
 /** Output of `startRotation`. */
 export type StartRotationOutput =
   | { status: "started"; instanceId: string }
-  | { status: "alreadyRunning"; instanceId: string; runtimeStatus: string };
+  /** Another rollout of the certificate has the instance; `by` names it. */
+  | { status: "alreadyRunning"; instanceId: string; runtimeStatus: string; by?: string };
 
-const RUNNING = new Set(["Running", "Pending", "ContinuedAsNew", "Suspended"]);
-
-/** Starts the rotation unless one of the certificate is running. */
+/**
+ * Starts the rotation unless one of the certificate is running. The request id is the trigger's
+ * `requestId` (the drift scan's id): a retry of this activity recognises the rollout it started.
+ */
 export async function startRotationHandler(
   input: StartRotationInput,
   context: InvocationContext,
 ): Promise<StartRotationOutput> {
   const client = df.getClient(context);
   const instanceId = rotationInstanceId(input.certificate);
-  const existing = await client.getStatus(instanceId).catch(() => undefined);
-  if (existing && RUNNING.has(String(existing.runtimeStatus))) {
-    return { status: "alreadyRunning", instanceId, runtimeStatus: String(existing.runtimeStatus) };
+  const requestId = input.trigger.requestId ?? input.trigger.detail;
+  const request: StartRotationInput = { ...input, trigger: { ...input.trigger, requestId } };
+  const other = (s: StartConfirmation): StartRotationOutput => ({
+    status: "alreadyRunning",
+    instanceId,
+    runtimeStatus: String(s.status.runtimeStatus),
+    ...(s.ours ? {} : { by: s.by }),
+  });
+  const existing = await findStatus(client, instanceId, { showInput: true });
+  if (existing) {
+    const seen = startedBy(existing, requestId);
+    if (seen.ours) return { status: "started", instanceId };
+    if (isRunning(existing)) return other(seen);
   }
   try {
-    await client.startNew("rotateCertificate", { instanceId, input });
+    await client.startNew("rotateCertificate", { instanceId, input: request });
   } catch (error) {
     // Lost a race with another starter: that rollout is running now.
-    const again = await client.getStatus(instanceId).catch(() => undefined);
-    if (again && RUNNING.has(String(again.runtimeStatus)))
-      return { status: "alreadyRunning", instanceId, runtimeStatus: String(again.runtimeStatus) };
+    const again = await findStatus(client, instanceId, { showInput: true });
+    if (again && isRunning(again)) return other(startedBy(again, requestId));
     throw error;
+  }
+  const confirmed = await confirmStart(client, instanceId, requestId);
+  if (!confirmed.ours) {
+    context.log(`${instanceId}: superseded by ${confirmed.by} (${input.trigger.detail}).`);
+    return other(confirmed);
   }
   context.log(`Started ${instanceId} (${input.trigger.detail}).`);
   return { status: "started", instanceId };

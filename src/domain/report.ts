@@ -29,6 +29,12 @@ export interface ReportTrigger {
   kind: "event" | "manual" | "drift";
   /** e.g. `CertificateNearExpiry (event 00ec…)`, `POST /api/rollouts by …`, `drift scan drift:…`. */
   detail: string;
+  /**
+   * The id of the request that started it (the event id, a generated id per `POST /api/rollouts`,
+   * the drift scan's id): after starting, a trigger reads it back from the instance's input to learn
+   * whether the rollout that runs is its own (on Azure Storage two concurrent starts can both return).
+   */
+  requestId?: string;
 }
 
 /** One target (one resource write) in the report. */

@@ -117,7 +117,11 @@ function* driftCertificateOrchestrator(context: OrchestrationContext): Flow<Drif
           targets: decision.rollout.targets,
           reason: decision.rollout.reason,
         },
-        trigger: { kind: "drift", detail: `drift scan ${input.scanId}: ${decision.rollout.message}` },
+        trigger: {
+          kind: "drift",
+          detail: `drift scan ${input.scanId}: ${decision.rollout.message}`,
+          requestId: input.scanId,
+        },
         policy,
       },
       policy,

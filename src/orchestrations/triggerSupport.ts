@@ -8,7 +8,8 @@ import type { DurableClient, DurableOrchestrationStatus } from "durable-function
 import { loadConfig, scaledSeconds, type Config } from "../config.js";
 import type { CertificateEvent } from "../domain/keyVaultEvent.js";
 import { stageInstanceId } from "../domain/instanceIds.js";
-import type { ReportStage, RolloutReport } from "../domain/report.js";
+import { runIdOf, type ReportStage, type RolloutReport } from "../domain/report.js";
+import type { RotationInput } from "./policy.js";
 
 let cached: Config | undefined;
 
@@ -46,6 +47,58 @@ export async function findStatus(
   } catch (error) {
     if (error instanceof Error && /HTTP 404/.test(error.message)) return undefined;
     throw error;
+  }
+}
+
+/** Whether the instance whose status (read with `showInput`) is given runs the request `requestId`. */
+export type StartConfirmation =
+  | { ours: true; status: DurableOrchestrationStatus }
+  /** Another request's rollout has the instance: `by` names it (run id or instance, trigger). */
+  | { ours: false; by: string; status: DurableOrchestrationStatus };
+
+/** The input of a rotation instance, when its status was read with `showInput`. */
+export const inputOf = (status: DurableOrchestrationStatus): Partial<RotationInput> | undefined => {
+  const input = status.input as Partial<RotationInput> | string | null | undefined;
+  return input && typeof input === "object" ? input : undefined;
+};
+
+/** A rollout named for a log line: its run id when it has reported, its trigger. */
+export function describeRun(status: DurableOrchestrationStatus): string {
+  const report = reportOf(status);
+  const trigger = inputOf(status)?.trigger ?? report?.trigger;
+  const name = report ? runIdOf(report) : `${status.instanceId} (created ${String(status.createdTime)})`;
+  return `${name}${trigger ? ` [${trigger.kind}: ${trigger.detail}]` : ""} (${String(status.runtimeStatus)})`;
+}
+
+/** Whether `status` (read with `showInput`) is the rollout started for `requestId`. Pure. */
+export function startedBy(status: DurableOrchestrationStatus, requestId: string): StartConfirmation {
+  return inputOf(status)?.trigger?.requestId === requestId
+    ? { ours: true, status }
+    : { ours: false, by: describeRun(status), status };
+}
+
+/** How long a trigger waits for the instance it started to leave Pending before judging whose it is. */
+export const START_CONFIRM_TIMEOUT_MS = 10_000;
+
+/**
+ * After `startNew`: reads the instance with its input until it has left Pending (or the timeout
+ * passed) and tells whether the rollout it runs is this request's. The singleton check before
+ * `startNew` is not atomic on Azure Storage: two concurrent starts can both return while only one
+ * instance runs, so each starter confirms instead of assuming. Errors other than 404 are thrown.
+ */
+export async function confirmStart(
+  client: DurableClient,
+  instanceId: string,
+  requestId: string,
+  timeoutMs = START_CONFIRM_TIMEOUT_MS,
+): Promise<StartConfirmation> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const status = await findStatus(client, instanceId, { showInput: true });
+    const late = Date.now() >= deadline;
+    if (status && (String(status.runtimeStatus) !== "Pending" || late)) return startedBy(status, requestId);
+    if (late) throw new Error(`Instance ${instanceId} was started, but no status of it can be read.`);
+    await new Promise((r) => setTimeout(r, 200));
   }
 }
 

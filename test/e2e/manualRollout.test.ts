@@ -78,6 +78,18 @@ describe("manual rollouts", () => {
     );
   });
 
+  it("two requests for one certificate at once: one starts, the other is refused", async () => {
+    const name = "edge-contoso";
+    const body = { vault: VAULT, certificate: name, dryRun: true };
+    const answers = await Promise.all([1, 2].map(() => world.api("POST", "/api/rollouts", body)));
+    assert.deepEqual(answers.map((a) => a.status).sort(), [202, 409], answers.map((a) => a.text).join("\n"));
+    const won = answers.find((a) => a.status === 202)?.body as { id: string; requestId: string };
+    const status = await world.status(won.id, { history: true });
+    const input = status?.input as { trigger: { requestId: string } };
+    assert.equal(input.trigger.requestId, won.requestId, "the instance runs the request that got the 202");
+    await world.waitForRollout(won.id);
+  });
+
   it("rolls out a given version to a subset of the targets", async () => {
     const name = "apim-client";
     const v = await newVersion(name);
