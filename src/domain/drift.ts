@@ -83,11 +83,14 @@ export function classifyBinding(
   obs: BindingObservation,
   vault: VaultCurrent,
 ): { classification: DriftClass; message: string } {
+  // What an endpoint serves outweighs a configuration that names no version: a Secret whose
+  // certificate was replaced by hand names none, and a rollout of the current version repairs it.
+  const wrongServed = servingWrong(obs, vault);
   if (obs.configured.status === "unknown") {
-    return {
-      classification: "ConfigurationUnknown",
-      message: `The configuration could not be matched to a vault version: ${obs.configured.message}`,
-    };
+    const unmatched = `The configuration could not be matched to a vault version: ${obs.configured.message}`;
+    return wrongServed
+      ? { classification: wrongServed.classification, message: `${unmatched} ${wrongServed.message}` }
+      : { classification: "ConfigurationUnknown", message: unmatched };
   }
   if (
     obs.configured.status === "version" &&
@@ -98,29 +101,7 @@ export function classifyBinding(
       message: `The resource is configured with version ${obs.configured.version}; the vault's current version is ${vault.version}.`,
     };
   }
-  const wrong = obs.served.filter(
-    (s): s is Extract<ServedObservation, { status: "served" }> =>
-      s.status === "served" && !same(s.thumbprint, vault.thumbprint),
-  );
-  if (wrong.length) {
-    const known = new Map((vault.previous ?? []).map((p) => [normaliseThumbprint(p.thumbprint), p.version]));
-    const foreign = wrong.filter((w) => !known.has(normaliseThumbprint(w.thumbprint)));
-    const list = wrong
-      .map(
-        (w) =>
-          `${w.hostName} serves ${normaliseThumbprint(w.thumbprint)}${known.has(normaliseThumbprint(w.thumbprint)) ? ` (version ${known.get(normaliseThumbprint(w.thumbprint))})` : ""}`,
-      )
-      .join(", ");
-    return foreign.length
-      ? {
-          classification: "ServingUnknown",
-          message: `${list}; that is no version of this certificate (current ${vault.thumbprint}).`,
-        }
-      : {
-          classification: "ServingStale",
-          message: `${list}, an older version; the current one is ${vault.thumbprint}.`,
-        };
-  }
+  if (wrongServed) return wrongServed;
   const unreachable = obs.served.filter(
     (s): s is Extract<ServedObservation, { status: "unreachable" }> => s.status === "unreachable",
   );
@@ -137,6 +118,35 @@ export function classifyBinding(
       ? `Configured with and serving the current version ${vault.version}.`
       : `Configured with the current version ${vault.version}; no endpoint shows this certificate in a handshake.`,
   };
+}
+
+/** ServingStale or ServingUnknown when an endpoint serves a leaf other than the vault's current one. */
+function servingWrong(
+  obs: BindingObservation,
+  vault: VaultCurrent,
+): { classification: "ServingStale" | "ServingUnknown"; message: string } | undefined {
+  const wrong = obs.served.filter(
+    (s): s is Extract<ServedObservation, { status: "served" }> =>
+      s.status === "served" && !same(s.thumbprint, vault.thumbprint),
+  );
+  if (!wrong.length) return undefined;
+  const known = new Map((vault.previous ?? []).map((p) => [normaliseThumbprint(p.thumbprint), p.version]));
+  const foreign = wrong.filter((w) => !known.has(normaliseThumbprint(w.thumbprint)));
+  const list = wrong
+    .map(
+      (w) =>
+        `${w.hostName} serves ${normaliseThumbprint(w.thumbprint)}${known.has(normaliseThumbprint(w.thumbprint)) ? ` (version ${known.get(normaliseThumbprint(w.thumbprint))})` : ""}`,
+    )
+    .join(", ");
+  return foreign.length
+    ? {
+        classification: "ServingUnknown",
+        message: `${list}; that is no version of this certificate (current ${vault.thumbprint}).`,
+      }
+    : {
+        classification: "ServingStale",
+        message: `${list}, an older version; the current one is ${vault.thumbprint}.`,
+      };
 }
 
 /** Classifies one binding and decides what to do about it, at `now`. Pure. */

@@ -155,6 +155,27 @@ const cases: {
     reason: "ConfigurationUnknown",
   },
   {
+    name: "a Secret replaced by hand names no version but serves a foreign leaf: ServingUnknown, repaired",
+    obs: anObservation({
+      configured: { status: "unknown", message: "Secret api/backend-tls names no vault version." },
+      served: [{ hostName: "backend.contoso.test", status: "served", thumbprint: T_FOREIGN }],
+    }),
+    classification: "ServingUnknown",
+    action: "startRollout",
+    reason: "ServingUnknown",
+    message: /names no vault version\. .*no version of this certificate/,
+  },
+  {
+    name: "a configuration that names no version while an endpoint is unreachable is only reported",
+    obs: anObservation({
+      configured: { status: "unknown", message: "Secret api/backend-tls does not exist." },
+      served: [{ hostName: "backend.contoso.test", status: "unreachable", message: "timeout" }],
+    }),
+    classification: "ConfigurationUnknown",
+    action: "reportOnly",
+    reason: "ConfigurationUnknown",
+  },
+  {
     name: "in report mode drift is only reported",
     obs: anObservation({ configured: { status: "version", version: "v1" } }),
     options: { mode: "report" },
