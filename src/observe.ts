@@ -1,7 +1,8 @@
 /**
  * What a binding is configured with now: the vault version its resource references (or "latest")
  * and the thumbprint of that version, read from the resource itself and, where the resource does not
- * show a thumbprint, from Key Vault.
+ * show a thumbprint, from Key Vault. A Secret's certificate is judged by the leaf in its tls.crt;
+ * our annotations count only while they agree with it.
  */
 import type { Composition } from "./composition.js";
 import { apimServiceId } from "./azure/apim.js";
@@ -11,7 +12,7 @@ import type { Binding } from "./domain/bindings.js";
 import type { ConfiguredObservation } from "./domain/drift.js";
 import { parseVaultArmReference, parseVaultUrlReference } from "./discovery.js";
 import { carried } from "./kubernetes/secretContent.js";
-import { kubeApis, readSecret } from "./kubernetes/tlsSecrets.js";
+import { VERSION_ANNOTATION, kubeApis, readSecret } from "./kubernetes/tlsSecrets.js";
 
 /** A binding's configuration: the observation and, when known, the configured thumbprint. */
 export interface Configured {
@@ -34,6 +35,23 @@ async function vaultThumbprint(
   return hexThumbprint(cert.properties.x509Thumbprint);
 }
 
+/** The vault version of `name` whose leaf is `thumbprint` (among the newest 50), if any. */
+async function vaultVersionOf(
+  c: Composition,
+  vaultName: string,
+  name: string,
+  thumbprint: string,
+): Promise<string | undefined> {
+  const url = c.vaultUrl(vaultName);
+  if (!url) return undefined;
+  let n = 0;
+  for await (const p of c.certificateClient(url).listPropertiesOfCertificateVersions(name)) {
+    if (hexThumbprint(p.x509Thumbprint) === thumbprint) return p.version;
+    if (++n >= 50) break;
+  }
+  return undefined;
+}
+
 const unknown = (message: string): Configured => ({ configured: { status: "unknown", message } });
 
 /** Reads what the binding's resource is configured with. Throws SDK errors for the caller to classify. */
@@ -43,6 +61,26 @@ export async function readConfigured(c: Composition, b: Binding): Promise<Config
       const s = await readSecret(kubeApis(await c.kubeConfig(b.cluster)), b.namespace, b.secretName);
       if (!s) return unknown(`Secret ${b.namespace}/${b.secretName} does not exist.`);
       const k = carried(s, b.role);
+      const claimed = s.metadata?.annotations?.[VERSION_ANNOTATION];
+      if (b.role === "tls" && !k.version && claimed && k.thumbprint) {
+        // Our annotations name a version but tls.crt holds another leaf (replaced by hand): the
+        // Secret is configured with whatever version that leaf is, or with none of this certificate.
+        const actual = await vaultVersionOf(
+          c,
+          b.certificate.vaultName,
+          b.certificate.certificateName,
+          k.thumbprint,
+        );
+        return {
+          configured: {
+            status: "version",
+            version:
+              actual ??
+              `none (tls.crt holds ${k.thumbprint}, no version of ${b.certificate.certificateName}; the annotation says ${claimed})`,
+          },
+          thumbprint: k.thumbprint,
+        };
+      }
       if (b.role === "ca") {
         return k.version
           ? {

@@ -17,6 +17,7 @@ import { rollbackTargetHandler } from "../../../src/activities/rollbackTarget.js
 import type { ReadCertificateOutput } from "../../../src/activities/contracts.js";
 import type { Binding } from "../../../src/domain/bindings.js";
 import { buildPlan, type KubernetesSecretStep, type Plan } from "../../../src/domain/plan.js";
+import { judgeDrift } from "../../../src/domain/drift.js";
 import { planRollback } from "../../../src/domain/rollback.js";
 import {
   createSecret,
@@ -102,8 +103,14 @@ test("a tls.crt replaced by hand under our annotations is not 'already deployed'
   const annotations = (await readSecret(apis, step.namespace, step.secretName))!.metadata!.annotations!;
   assert.equal(annotations["cert-rotation.e2e/thumbprint"], cert.thumbprint, "annotations unchanged");
   assert.equal((await deployed())?.thumbprint, hand, "readDeployed reports the leaf in tls.crt");
+  // Drift sees a Secret configured with no version of the certificate, and would repair it.
   const observed = await observeBindingHandler({ binding }, w.context());
-  assert.notEqual(observed.configured.status, "version", JSON.stringify(observed.configured));
+  assert.equal(observed.configured.status, "version", JSON.stringify(observed.configured));
+  if (observed.configured.status === "version")
+    assert.match(observed.configured.version, new RegExp(`^none \\(tls\\.crt holds ${hand}`));
+  const vault = { version: cert.version, thumbprint: cert.thumbprint };
+  const configuredOnly = { ...observed, served: [] };
+  assert.equal(judgeDrift(configuredOnly, vault, new Date()).action, "startRollout");
 
   const again = await apply(plan, step, "k8s-hand-1");
   assert.equal(again.status, "applied", JSON.stringify(again));
