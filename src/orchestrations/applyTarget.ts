@@ -1,24 +1,28 @@
 /**
  * Orchestration `applyTarget`: one write of one plan step (one resource), from the lease to the
  * resource's own "done": for an APIM service, 1 take the service's lease, 2 send the one update
- * (again while the service is busy), 3 wait until the update has provisioned, 4 release the lease;
- * for a Front Door profile, 2 create the secret and repoint the domains, 3 wait for the deployment;
- * for a Kubernetes Secret, 2 write it. Probing is the stage's job.
+ * (again while the service is busy, renewing the lease before each attempt), 3 wait until the update
+ * has provisioned (a `pollUntil` that renews the lease every round), 4 release the lease — on every
+ * path; for a Front Door profile, 2 create the secret and repoint the domains, 3 wait for the
+ * deployment (`pollUntil`); for a Kubernetes Secret, 2 write it. Probing is the stage's job.
+ *
+ * A "cancel" event (passed on by the stage) ends any wait; the step then reports `Cancelled`, with
+ * `write` telling whether its write landed (so the rotation rolls it back). A lost lease stops the
+ * step before anything more is written (`LeaseLost`).
  *
  * A sub-orchestration per target keeps the stage's fan-out truly parallel and each history short.
  */
 import * as df from "durable-functions";
-import type { OrchestrationContext } from "durable-functions";
+import type { OrchestrationContext, Task } from "durable-functions";
 import { applyApimService } from "../activities/applyApimService.js";
 import { applyFrontDoorProfile } from "../activities/applyFrontDoorProfile.js";
 import { applyKubernetesSecret } from "../activities/applyKubernetesSecret.js";
 import type { WriteOutcome } from "../activities/contracts.js";
-import { readApimService } from "../activities/readApimService.js";
-import { readFrontDoorProfile } from "../activities/readFrontDoorProfile.js";
 import type { ApimServiceStep, FrontDoorProfileStep, Plan, PlanStep } from "../domain/plan.js";
 import type { Reasoned, StepResult, StepSnapshot } from "../domain/rollback.js";
-import type { RolloutPolicy } from "./policy.js";
-import { after, call, sleep, untilNotBusy, withResourceLock, type Flow } from "./tasks.js";
+import { waitSettings, type RolloutPolicy } from "./policy.js";
+import { pollInstanceId, waitFor, type PollUntilOutput } from "./pollUntil.js";
+import { after, call, untilNotBusy, withResourceLock, type Flow, type Lease, type NotBusy } from "./tasks.js";
 
 /** Input of `applyTarget`. */
 export interface ApplyTargetInput {
@@ -28,14 +32,25 @@ export interface ApplyTargetInput {
   policy: RolloutPolicy;
   /** Seconds the write plus its provisioning may take (the stage's deadline). */
   deadlineSeconds: number;
+  /** First interval between two reads of the provisioning state (the stage's probe interval). */
+  pollIntervalSeconds?: number;
 }
 
 /** Output of `applyTarget`: the step's result (write, snapshot, failure). */
 export type ApplyTargetOutput = StepResult;
 
+/** The lease on a resource: long enough to outlast the longest gap between two renewals. */
+export const leaseSecondsFor = (policy: RolloutPolicy): number =>
+  Math.ceil(
+    3 * waitSettings(policy).pollMaxIntervalSeconds +
+      policy.retryFirstIntervalSeconds * 2 ** policy.retryMaxAttempts,
+  );
+
 function* applyTargetOrchestrator(context: OrchestrationContext): Flow<ApplyTargetOutput> {
   const input = context.df.getInput<ApplyTargetInput>();
   const { step, policy } = input;
+  const cancel: Task = context.df.waitForExternalEvent("cancel");
+  const busy = { policy, deadlineSeconds: policy.busyDeadlineSeconds, describe: step.description, cancel };
   try {
     switch (step.kind) {
       case "kubernetesSecret":
@@ -55,27 +70,30 @@ function* applyTargetOrchestrator(context: OrchestrationContext): Flow<ApplyTarg
                 },
                 policy,
               ),
-            policy.busyDeadlineSeconds,
-            step.description,
+            busy,
           ),
         );
       case "apimService": {
-        // 1. Lease the service: one update at a time, across every rollout.
+        // 1. Lease the service: one update at a time, across every rollout; released on every path.
         const held = yield* withResourceLock(
           context,
           step.resourceKey,
-          Math.ceil(input.deadlineSeconds + policy.busyDeadlineSeconds),
-          policy.busyDeadlineSeconds,
-          policy,
-          () => applyApimAndWait(context, step, input),
+          {
+            leaseSeconds: leaseSecondsFor(policy),
+            deadlineSeconds: policy.busyDeadlineSeconds,
+            policy,
+            cancel,
+          },
+          (lease) => applyApimAndWait(context, step, input, lease, cancel),
         );
-        return held.locked
-          ? held.value
-          : {
-              stepId: step.stepId,
-              write: "notApplied",
-              failure: { reason: "ResourceLocked", message: held.message },
-            };
+        if (held.locked) return held.value;
+        return {
+          stepId: step.stepId,
+          write: "notApplied",
+          failure: held.cancelled
+            ? { reason: "Cancelled", message: held.message }
+            : { reason: "ResourceLocked", message: held.message },
+        };
       }
       case "frontDoorProfile": {
         // 2. New secret, domains repointed; 3. the deployment.
@@ -84,12 +102,11 @@ function* applyTargetOrchestrator(context: OrchestrationContext): Flow<ApplyTarg
           yield* untilNotBusy(
             context,
             () => call(applyFrontDoorProfile, { step, rotationId: input.rotationId }, policy),
-            policy.busyDeadlineSeconds,
-            step.description,
+            busy,
           ),
         );
         if (result.failure) return result;
-        const failure = yield* waitForFrontDoor(context, step, input);
+        const failure = yield* waitForFrontDoor(context, step, input, cancel);
         return failure ? { ...result, failure } : result;
       }
     }
@@ -107,99 +124,108 @@ function* applyApimAndWait(
   context: OrchestrationContext,
   step: ApimServiceStep,
   input: ApplyTargetInput,
+  lease: Lease,
+  cancel: Task,
 ): Flow<StepResult> {
   const { policy } = input;
-  // 2. The one update, sent again while the service is busy with another operation.
+  // 2. The one update, sent again while the service is busy; the lease is renewed before each
+  // attempt, and a lost lease stops before writing.
   const result = toResult(
     step.stepId,
     yield* untilNotBusy(
       context,
       () => call(applyApimService, { step, rotationId: input.rotationId }, policy),
-      policy.busyDeadlineSeconds,
-      step.description,
+      {
+        policy,
+        deadlineSeconds: policy.busyDeadlineSeconds,
+        describe: step.description,
+        cancel,
+        beforeAttempt: () => lease.renew(),
+      },
     ),
   );
   if (result.failure) return result;
-  // 3. Wait until the service has provisioned the update (the lease stays held meanwhile).
-  const deadline = after(context, input.deadlineSeconds).getTime();
-  for (;;) {
-    const service = yield* call(readApimService, { serviceId: step.serviceId }, policy);
-    const state = service.provisioningState.toLowerCase();
-    const pointed = step.hostnames.every((h) =>
-      service.hostnames.some(
-        (s) =>
-          s.hostName.toLowerCase() === h.hostName.toLowerCase() &&
-          (s.keyVaultId ?? "").toLowerCase() === step.keyVaultSecretId.toLowerCase(),
-      ),
-    );
-    if (state === "succeeded" && pointed) return result;
-    if (state === "failed") {
-      return {
-        ...result,
-        failure: {
-          reason: "ProvisioningFailed",
-          message: `APIM service ${step.serviceId} ended its update in state Failed.`,
-        },
-      };
-    }
-    if (context.df.currentUtcDateTime.getTime() >= deadline) {
-      return {
-        ...result,
-        failure: {
-          reason: "ProvisioningTimeout",
-          message: `APIM service ${step.serviceId} was still ${service.provisioningState} after ${Math.round(input.deadlineSeconds)} s.`,
-        },
-      };
-    }
-    yield* sleep(context, policy.probeIntervalSeconds);
-  }
+  // 3. Wait until the service has provisioned the update, renewing the lease every round.
+  const waited = yield* waitFor(
+    context,
+    {
+      check: {
+        kind: "apimProvisioned",
+        serviceId: step.serviceId,
+        hostnames: step.hostnames.map((h) => ({ hostName: h.hostName, keyVaultId: step.keyVaultSecretId })),
+      },
+      describe: `APIM service ${step.serviceId} provisioning the update`,
+      deadline: after(context, input.deadlineSeconds).toISOString(),
+      firstIntervalSeconds: input.pollIntervalSeconds ?? policy.probeIntervalSeconds,
+      policy,
+      lease: { resourceKey: lease.resourceKey, owner: lease.owner, leaseSeconds: lease.leaseSeconds },
+    },
+    pollInstanceId(context.df.instanceId, 1),
+    cancel,
+  );
+  const failure = waitFailure(waited.value, waited.cancelled, {
+    timeout: {
+      reason: "ProvisioningTimeout",
+      message: `APIM service ${step.serviceId} was still ${waited.value.evidence.state ?? "updating"} after ${Math.round(input.deadlineSeconds)} s.`,
+    },
+  });
+  return failure ? { ...result, failure } : result;
 }
 
 function* waitForFrontDoor(
   context: OrchestrationContext,
   step: FrontDoorProfileStep,
   input: ApplyTargetInput,
+  cancel: Task,
 ): Flow<Reasoned | undefined> {
   const { policy } = input;
-  const deadline = after(context, input.deadlineSeconds).getTime();
-  for (;;) {
-    const profile = yield* call(
-      readFrontDoorProfile,
-      { profileId: step.profileId, customDomains: step.customDomains.map((d) => d.name) },
+  const waited = yield* waitFor(
+    context,
+    {
+      check: {
+        kind: "frontDoorDeployed",
+        profileId: step.profileId,
+        customDomains: step.customDomains.map((d) => d.name),
+        secretName: step.newSecretName,
+      },
+      describe: `Front Door profile ${step.profileId} deploying the new secret`,
+      deadline: after(context, input.deadlineSeconds).toISOString(),
+      firstIntervalSeconds: input.pollIntervalSeconds ?? policy.probeIntervalSeconds,
       policy,
-    );
-    const failed = profile.customDomains.find(
-      (d) => d.provisioningState.toLowerCase() === "failed" || d.deploymentStatus.toLowerCase() === "failed",
-    );
-    if (failed) {
-      return {
-        reason: "DeploymentFailed",
-        message: `Front Door custom domain ${failed.name} ended its update with provisioning ${failed.provisioningState}, deployment ${failed.deploymentStatus}.`,
-      };
-    }
-    const done = profile.customDomains.every(
-      (d) =>
-        d.provisioningState.toLowerCase() === "succeeded" &&
-        d.deploymentStatus.toLowerCase() !== "inprogress" &&
-        (d.secretName === undefined || d.secretName.toLowerCase() === step.newSecretName.toLowerCase()),
-    );
-    if (done) return undefined;
-    if (context.df.currentUtcDateTime.getTime() >= deadline) {
-      return {
-        reason: "DeploymentTimeout",
-        message: `Front Door profile ${step.profileId} had not deployed the new secret after ${Math.round(input.deadlineSeconds)} s.`,
-      };
-    }
-    yield* sleep(context, policy.probeIntervalSeconds);
+    },
+    pollInstanceId(context.df.instanceId, 1),
+    cancel,
+  );
+  return waitFailure(waited.value, waited.cancelled, {
+    timeout: {
+      reason: "DeploymentTimeout",
+      message: `Front Door profile ${step.profileId} had not deployed the new secret after ${Math.round(input.deadlineSeconds)} s (${waited.value.evidence.state ?? "no state"}).`,
+    },
+  });
+}
+
+/** Why a wait did not end done, as a step failure; undefined when it did (and no cancel was heard). */
+export function waitFailure(
+  output: PollUntilOutput,
+  cancelHeard: boolean,
+  words: { timeout: Reasoned },
+): Reasoned | undefined {
+  switch (output.status) {
+    case "done":
+      return cancelHeard
+        ? { reason: "Cancelled", message: "The rollout was cancelled on request." }
+        : undefined;
+    case "timeout":
+      return words.timeout;
+    case "cancelled":
+      return { reason: "Cancelled", message: "The rollout was cancelled on request." };
+    default:
+      return { reason: output.reason, message: output.message };
   }
 }
 
 /** A write's answer as a step result. */
-function toResult(
-  stepId: string,
-  outcome:
-    Exclude<WriteOutcome<StepSnapshot>, { status: "busy" }> | { status: "busyTimeout"; message: string },
-): StepResult {
+function toResult(stepId: string, outcome: NotBusy<WriteOutcome<StepSnapshot>>): StepResult {
   switch (outcome.status) {
     case "applied":
       return { stepId, write: "applied", snapshot: outcome.snapshot };
@@ -211,7 +237,18 @@ function toResult(
         failure: { reason: outcome.reason, message: outcome.message },
       };
     case "busyTimeout":
-      return { stepId, write: "notApplied", failure: { reason: "TargetBusy", message: outcome.message } };
+    case "cancelled":
+    case "stopped": {
+      const failure: Reasoned =
+        outcome.status === "stopped"
+          ? { reason: outcome.reason, message: outcome.message }
+          : { reason: outcome.status === "busyTimeout" ? "Busy" : "Cancelled", message: outcome.message };
+      // Part of the write had landed: roll back from what it recorded.
+      const partial = outcome.partial?.snapshot as StepSnapshot | undefined;
+      return partial
+        ? { stepId, write: "unknown", snapshot: partial, failure }
+        : { stepId, write: "notApplied", failure };
+    }
   }
 }
 

@@ -34,6 +34,32 @@ export interface RolloutPolicy {
   retryFirstIntervalSeconds: number;
   /** Attempts of an activity that keeps throwing before the orchestration treats it as failed. */
   retryMaxAttempts: number;
+  /**
+   * Longest interval between two rounds of a wait (probes, provisioning, renewal, a busy target):
+   * the interval starts at the stage's probe interval and doubles up to this. Default 300 s.
+   */
+  pollMaxIntervalSeconds?: number;
+  /** Rounds a wait sub-orchestration runs before it continues as new (bounded history). Default 20. */
+  pollRoundsPerExecution?: number;
+  /** Shortest wait before calling a busy target again, whatever its Retry-After. Default 5 s. */
+  busyFloorSeconds?: number;
+  /** Attempts of a write whose target keeps answering busy before the step fails (reason Busy). Default 12. */
+  busyMaxAttempts?: number;
+}
+
+/** The policy's wait settings, with the defaults of fields a policy recorded before them lacks. */
+export function waitSettings(policy: RolloutPolicy): {
+  pollMaxIntervalSeconds: number;
+  pollRoundsPerExecution: number;
+  busyFloorSeconds: number;
+  busyMaxAttempts: number;
+} {
+  return {
+    pollMaxIntervalSeconds: policy.pollMaxIntervalSeconds ?? 300,
+    pollRoundsPerExecution: Math.max(2, policy.pollRoundsPerExecution ?? 20),
+    busyFloorSeconds: policy.busyFloorSeconds ?? 5,
+    busyMaxAttempts: Math.max(1, policy.busyMaxAttempts ?? 12),
+  };
 }
 
 /** The rollout policy from configuration (durations divided by `TIME_SCALE`). */
@@ -55,6 +81,10 @@ export function rolloutPolicyFrom(config: Config): RolloutPolicy {
     busyDeadlineSeconds: s(Math.max(config.probes.deadlineSeconds.apim, 600)),
     retryFirstIntervalSeconds: s(5),
     retryMaxAttempts: 5,
+    pollMaxIntervalSeconds: s(300),
+    pollRoundsPerExecution: 20,
+    busyFloorSeconds: s(5),
+    busyMaxAttempts: 12,
   };
 }
 

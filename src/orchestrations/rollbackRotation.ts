@@ -6,11 +6,11 @@
  * 2. Probe the stage's endpoints until each serves its previous certificate again (the thumbprint
  *    its snapshot recorded), or the stage's deadline passes.
  * Targets the plan could not restore are carried through as unrestorable. A target counts as
- * rolled back only when a handshake shows its previous certificate.
+ * rolled back only when a handshake shows its previous certificate. The probe waits run as
+ * `pollUntil` sub-orchestrations (bounded history); the custom status holds counts only.
  */
 import * as df from "durable-functions";
 import type { OrchestrationContext } from "durable-functions";
-import { probeEndpoints } from "../activities/probeEndpoints.js";
 import type { Stage } from "../domain/bindings.js";
 import { fitInstanceId } from "../domain/instanceIds.js";
 import type {
@@ -23,8 +23,10 @@ import type {
 } from "../domain/rollback.js";
 import { errorSentence } from "./applyTarget.js";
 import type { RolloutPolicy } from "./policy.js";
+import { pollInstanceId, pollUntil, type PollUntilInput, type PollUntilOutput } from "./pollUntil.js";
 import { restoreTarget, type RestoreTargetInput, type RestoreTargetOutput } from "./restoreTarget.js";
-import { after, call, sleep, type Flow } from "./tasks.js";
+import { rollbackStatusView } from "./status.js";
+import { after, type Flow } from "./tasks.js";
 
 /** Input of `rollbackRotation`. */
 export interface RollbackRotationInput {
@@ -33,6 +35,11 @@ export interface RollbackRotationInput {
   policy: RolloutPolicy;
   /** Seconds each stage may take to serve the previous certificate again. */
   deadlineSeconds: Record<Stage, number>;
+  /**
+   * The leaf being rolled back: a host whose previous leaf is not known passes when it serves a
+   * valid leaf other than this one (without it, such a host can only be reported unverifiable).
+   */
+  newThumbprint?: string;
 }
 
 /** Output of `rollbackRotation`. */
@@ -41,7 +48,12 @@ export type RollbackRotationOutput = RollbackResult;
 function* rollbackRotationOrchestrator(context: OrchestrationContext): Flow<RollbackRotationOutput> {
   const input = context.df.getInput<RollbackRotationInput>();
   const results: RollbackActionResult[] = [];
-  context.df.setCustomStatus({ actions: results, unrestorable: input.rollback.unrestorable });
+  let waits = 0;
+  const show = () =>
+    context.df.setCustomStatus(
+      rollbackStatusView({ actions: results, unrestorable: input.rollback.unrestorable }),
+    );
+  show();
   for (const stage of input.rollback.stages) {
     const deadlineSeconds = input.deadlineSeconds[stage.stage];
     // 1. Every target of the stage back at once.
@@ -69,7 +81,7 @@ function* rollbackRotationOrchestrator(context: OrchestrationContext): Flow<Roll
     }
     // 2. Probe each restored target for its previous certificate.
     const restored = stage.actions.filter((a) => written.find((w) => w.stepId === a.stepId)?.restored);
-    const evidence = yield* probeUntilPrevious(context, input, restored, deadlineSeconds);
+    const evidence = yield* probeUntilPrevious(context, input, restored, deadlineSeconds, () => ++waits);
     for (const action of stage.actions) {
       const w = written.find((x) => x.stepId === action.stepId);
       const mine = evidence.filter((e) => action.probes.some((p) => sameHost(p.hostName, e.hostName)));
@@ -96,54 +108,62 @@ function* rollbackRotationOrchestrator(context: OrchestrationContext): Flow<Roll
         probes: mine,
       });
     }
-    context.df.setCustomStatus({ actions: results, unrestorable: input.rollback.unrestorable });
+    show();
   }
   return { actions: results, unrestorable: input.rollback.unrestorable };
 }
 
 const sameHost = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
 
-/** Probes the restored targets until every one serves its previous certificate, or the deadline. */
+/**
+ * Probes the restored targets until every one serves its previous certificate, or the deadline: one
+ * `pollUntil` per expected thumbprint (a probe call checks one), all at once.
+ */
 function* probeUntilPrevious(
   context: OrchestrationContext,
   input: RollbackRotationInput,
   actions: RollbackAction[],
   deadlineSeconds: number,
+  nextWait: () => number,
 ): Flow<ProbeEvidence[]> {
   const probes = actions.flatMap((a) => a.probes);
   if (probes.length === 0) return [];
-  // One probe call per expected thumbprint (a call checks one thumbprint).
   const groups = new Map<string, RollbackProbe[]>();
   for (const p of probes) groups.set(p.thumbprint ?? "", [...(groups.get(p.thumbprint ?? "") ?? []), p]);
   const stage = stageOf(actions[0] as RollbackAction);
-  const deadline = after(context, deadlineSeconds).getTime();
-  for (;;) {
-    const evidence: ProbeEvidence[] = [];
-    for (const [thumbprint, group] of groups) {
-      try {
-        const answer = yield* call(
-          probeEndpoints,
-          {
-            stage,
-            probes: group.map((p) => ({ hostName: p.hostName, expect: p.expect })),
-            ...(thumbprint ? { expectThumbprint: thumbprint } : {}),
-          },
-          input.policy,
-        );
-        evidence.push(...answer.evidence);
-      } catch (error) {
-        for (const p of group)
-          evidence.push({
-            hostName: p.hostName,
-            expect: p.expect,
-            at: context.df.currentUtcDateTime.toISOString(),
-            ok: false,
-            detail: errorSentence(error, "Probing"),
-          });
-      }
-    }
-    if (evidence.every((e) => e.ok) || context.df.currentUtcDateTime.getTime() >= deadline) return evidence;
-    yield* sleep(context, input.policy.probeIntervalSeconds);
+  const deadline = after(context, deadlineSeconds).toISOString();
+  const waits = [...groups].map(([thumbprint, group]) => {
+    const wait: PollUntilInput = {
+      check: {
+        kind: "probes",
+        probe: {
+          stage,
+          probes: group.map((p) => ({ hostName: p.hostName, expect: p.expect })),
+          ...(thumbprint
+            ? { expectThumbprint: thumbprint }
+            : input.newThumbprint
+              ? { rejectThumbprint: input.newThumbprint }
+              : {}),
+        },
+      },
+      describe: `${group.map((p) => p.hostName).join(", ")} serving the previous certificate`,
+      deadline,
+      firstIntervalSeconds: input.policy.probeIntervalSeconds,
+      policy: input.policy,
+    };
+    return pollUntil(wait, pollInstanceId(context.df.instanceId, nextWait()));
+  });
+  try {
+    const outputs = (yield context.df.Task.all(waits)) as PollUntilOutput[];
+    return outputs.flatMap((o) => o.evidence.probes ?? []);
+  } catch (error) {
+    return probes.map((p) => ({
+      hostName: p.hostName,
+      expect: p.expect,
+      at: context.df.currentUtcDateTime.toISOString(),
+      ok: false,
+      detail: errorSentence(error, "Probing"),
+    }));
   }
 }
 

@@ -4,22 +4,26 @@
  * 1. Apply every step of the stage in parallel, one `applyTarget` sub-orchestration per resource.
  * 2. If any write failed, stop: the stage failed (the rotation rolls back what was applied).
  * 3. Probe every endpoint of the stage with real handshakes until each serves the new leaf (and,
- *    after the outermost stage, a request through the whole chain succeeds), or the deadline passes.
- *    A "cancel" event ends the wait; the stage then reports itself cancelled.
+ *    after the outermost stage, a request through the whole chain succeeds), or the deadline passes:
+ *    a `pollUntil` sub-orchestration from the stage's probe interval with capped backoff.
  *
- * Custom status: the stage as the report shows it, so a reader sees per-target progress live.
+ * A "cancel" event at any point ends the stage as cancelled: it is passed on to the targets and the
+ * probe wait, whose own answers (what was written) are still collected for the rollback.
+ *
+ * Custom status: the stage as the report shows it, bounded (a few targets, counts of all).
  */
 import * as df from "durable-functions";
 import type { OrchestrationContext, Task } from "durable-functions";
-import { probeEndpoints } from "../activities/probeEndpoints.js";
-import type { ProbeSpec } from "../domain/bindings.js";
 import { fitInstanceId } from "../domain/instanceIds.js";
 import type { Plan, PlanStage } from "../domain/plan.js";
 import { assembleReport, type ReportStage, type ReportTrigger } from "../domain/report.js";
 import type { ProbeEvidence, Reasoned, StageResult, StepResult } from "../domain/rollback.js";
-import { applyTarget, errorSentence, type ApplyTargetInput } from "./applyTarget.js";
+import type { ProbeSpec } from "../domain/bindings.js";
+import { applyTarget, errorSentence, waitFailure, type ApplyTargetInput } from "./applyTarget.js";
 import type { RolloutPolicy } from "./policy.js";
-import { after, call, sleepUnlessCancelled, type Flow } from "./tasks.js";
+import { pollInstanceId, waitFor } from "./pollUntil.js";
+import { stageStatusView } from "./status.js";
+import { after, awaitChildren, type Flow } from "./tasks.js";
 
 /** Input of `rolloutStage`. */
 export interface RolloutStageInput {
@@ -41,6 +45,8 @@ export type RolloutStageOutput = StageResult;
 export const targetInstanceId = (stageInstanceId: string, stepIndex: number): string =>
   fitInstanceId(`${stageInstanceId}:t${stepIndex + 1}`);
 
+const CANCELLED: Reasoned = { reason: "Cancelled", message: "The rollout was cancelled on request." };
+
 function* rolloutStageOrchestrator(context: OrchestrationContext): Flow<RolloutStageOutput> {
   const input = context.df.getInput<RolloutStageInput>();
   const stage = input.plan.stages.find((s) => s.index === input.stageIndex) as PlanStage;
@@ -53,23 +59,40 @@ function* rolloutStageOrchestrator(context: OrchestrationContext): Flow<RolloutS
     steps: [],
     startedAt,
   };
-  const show = () => context.df.setCustomStatus(liveStage(input, result));
+  const show = () => {
+    const view = liveStage(input, result);
+    context.df.setCustomStatus(view ? stageStatusView(view) : null);
+  };
   show();
 
-  // 1. Every resource of the stage at once.
-  const targets = stage.steps.map((step, i) => {
-    const targetInput: ApplyTargetInput = {
-      step,
-      certificate: input.plan.certificate,
-      rotationId: input.runId,
-      policy: input.policy,
-      deadlineSeconds: stage.probeDeadlineSeconds,
-    };
-    return applyTarget(targetInput, targetInstanceId(context.df.instanceId, i));
-  });
+  // 1. Every resource of the stage at once; a cancel is passed on to each.
+  const ids = stage.steps.map((_, i) => targetInstanceId(context.df.instanceId, i));
+  const targets = () =>
+    stage.steps.map((step, i) => {
+      const targetInput: ApplyTargetInput = {
+        step,
+        certificate: input.plan.certificate,
+        rotationId: input.runId,
+        policy: input.policy,
+        deadlineSeconds: stage.probeDeadlineSeconds,
+        pollIntervalSeconds: stage.probeIntervalSeconds,
+      };
+      return applyTarget(targetInput, ids[i] as string);
+    });
   let steps: StepResult[];
+  let cancelled = false;
   try {
-    steps = (yield context.df.Task.all(targets)) as StepResult[];
+    const all = yield* awaitChildren<StepResult[]>(
+      context,
+      () => context.df.Task.all(targets()),
+      ids,
+      cancel,
+      input.policy,
+    );
+    steps = all.started
+      ? all.value
+      : stage.steps.map((s) => ({ stepId: s.stepId, write: "notApplied", failure: CANCELLED }));
+    cancelled = all.cancelled || steps.some((s) => s.failure?.reason === "Cancelled");
   } catch (error) {
     // A target orchestration itself failed (it catches activity failures, so this is a bug or a crash).
     steps = stage.steps.map((s) => ({
@@ -80,6 +103,10 @@ function* rolloutStageOrchestrator(context: OrchestrationContext): Flow<RolloutS
   }
   result.steps = steps;
   result.status = "failed";
+  if (cancelled) {
+    result.status = "cancelled";
+    return finish(context, result, CANCELLED);
+  }
 
   // 2. A write failed: stop here.
   const writeFailure = steps.find((s) => s.failure)?.failure;
@@ -88,14 +115,12 @@ function* rolloutStageOrchestrator(context: OrchestrationContext): Flow<RolloutS
 
   // 3. Probe until every endpoint serves the new certificate, or the deadline.
   const probes = uniqueProbes(stage.steps.flatMap((s) => s.probes));
-  const deadline = after(context, stage.probeDeadlineSeconds).getTime();
-  for (;;) {
-    let evidence: ProbeEvidence[] = [];
-    let ok = false;
-    try {
-      const answer = yield* call(
-        probeEndpoints,
-        {
+  const waited = yield* waitFor(
+    context,
+    {
+      check: {
+        kind: "probes",
+        probe: {
           stage: stage.stage,
           probes,
           ...(input.plan.certificate.thumbprint
@@ -103,42 +128,30 @@ function* rolloutStageOrchestrator(context: OrchestrationContext): Flow<RolloutS
             : {}),
           endToEnd: input.endToEnd,
         },
-        input.policy,
-      );
-      evidence = answer.evidence;
-      ok = answer.ok;
-    } catch (error) {
-      evidence = [
-        {
-          hostName: probes[0]?.hostName ?? "(none)",
-          expect: "serves",
-          at: context.df.currentUtcDateTime.toISOString(),
-          ok: false,
-          detail: errorSentence(error, "Probing the stage"),
-        },
-      ];
-    }
-    result.steps = attachEvidence(stage, steps, evidence);
-    if (ok) {
-      result.status = "succeeded";
-      return finish(context, result);
-    }
-    if (context.df.currentUtcDateTime.getTime() >= deadline) {
-      const failing = evidence.filter((e) => !e.ok);
-      return finish(context, result, {
-        reason: "ProbeDeadlineExceeded",
-        message: `Stage ${stage.index} (${stage.stage}): after ${Math.round(stage.probeDeadlineSeconds)} s ${failing.map((e) => `${e.hostName} ${e.servedThumbprint ? `still served ${e.servedThumbprint}` : "failed"}${e.detail ? ` (${e.detail})` : ""}`).join("; ") || "the probes did not pass"}.`,
-      });
-    }
-    show();
-    if (yield* sleepUnlessCancelled(context, input.policy.probeIntervalSeconds, cancel)) {
-      result.status = "cancelled";
-      return finish(context, result, {
-        reason: "Cancelled",
-        message: "The rollout was cancelled on request.",
-      });
-    }
+      },
+      describe: `Stage ${stage.index} (${stage.stage}) serving the new certificate`,
+      deadline: after(context, stage.probeDeadlineSeconds).toISOString(),
+      firstIntervalSeconds: stage.probeIntervalSeconds,
+      policy: input.policy,
+    },
+    pollInstanceId(context.df.instanceId, 1),
+    cancel,
+  );
+  const evidence: ProbeEvidence[] = waited.value.evidence.probes ?? [];
+  result.steps = attachEvidence(stage, steps, evidence);
+  const failing = evidence.filter((e) => !e.ok);
+  const failure = waitFailure(waited.value, waited.cancelled, {
+    timeout: {
+      reason: "ProbeDeadlineExceeded",
+      message: `Stage ${stage.index} (${stage.stage}): after ${Math.round(stage.probeDeadlineSeconds)} s ${failing.map((e) => `${e.hostName} ${e.servedThumbprint ? `still served ${e.servedThumbprint}` : "failed"}${e.detail ? ` (${e.detail})` : ""}`).join("; ") || "the probes did not pass"}.`,
+    },
+  });
+  if (!failure) {
+    result.status = "succeeded";
+    return finish(context, result);
   }
+  if (failure.reason === "Cancelled") result.status = "cancelled";
+  return finish(context, result, failure);
 }
 
 function finish(context: OrchestrationContext, result: StageResult, failure?: Reasoned): StageResult {

@@ -8,12 +8,18 @@
  *    external issuer's version up to a deadline; or take the version the event or request names.
  * 3. Preflight: nothing is touched when it fails (Rejected); nothing to do when every binding has it.
  * 4. Plan the stages (a dry run stops here, with the plan in the report).
- * 5. Each stage as a `rolloutStage` sub-orchestration, inner to outer; a "cancel" event is honoured
- *    between stages (and while a stage waits for its probes).
+ * 5. Each stage as a `rolloutStage` sub-orchestration, inner to outer. A "cancel" event is honoured
+ *    at any point: it is passed on to the running stage (which passes it to its targets and probe
+ *    wait) or renewal wait; a cancel heard after the last stage succeeded is reported as too late.
  * 6. On a failure or a cancel: `rollbackRotation`, in reverse order, verified by probes.
  * 7. Record the audit entry, publish the outcome event, clean up after a success.
  *
- * Custom status: the live report (references and thumbprints only). Output: the final report.
+ * Every long wait (renewal, an external issuer, provisioning, probes) is a `pollUntil`
+ * sub-orchestration that continues as new every few rounds, so no history grows without bound.
+ *
+ * Custom status: the live report bounded to a few targets with counts of all (Durable caps a custom
+ * status at 16 KB); the whole report is upserted as the audit record after the plan and after every
+ * stage, and is the output at the end.
  */
 import * as df from "durable-functions";
 import type { OrchestrationContext, Task } from "durable-functions";
@@ -23,7 +29,6 @@ import { preflightCertificate } from "../activities/preflightCertificate.js";
 import { publishOutcome } from "../activities/publishOutcome.js";
 import { readCertificate } from "../activities/readCertificate.js";
 import { readDeployed } from "../activities/readDeployed.js";
-import { readRenewal } from "../activities/readRenewal.js";
 import { recordAudit } from "../activities/recordAudit.js";
 import { resolveBindings } from "../activities/resolveBindings.js";
 import { startRenewal } from "../activities/startRenewal.js";
@@ -43,10 +48,17 @@ import { errorSentence } from "./applyTarget.js";
 import type { RotationInput } from "./policy.js";
 import { rollbackRotation, type RollbackRotationInput } from "./rollbackRotation.js";
 import { rolloutStage, type RolloutStageInput } from "./rolloutStage.js";
-import { after, call, sleep, sleepUnlessCancelled, type Flow } from "./tasks.js";
+import { waitSettings } from "./policy.js";
+import { pollInstanceId, waitFor } from "./pollUntil.js";
+import { rolloutStatusView } from "./status.js";
+import { backoffSeconds } from "./backoff.js";
+import { after, awaitChildren, call, cancelRequested, sleep, untilNotBusy, type Flow } from "./tasks.js";
 
 /** How often binding discovery is read when a scope could not be read. */
 const DISCOVERY_ATTEMPTS = 4;
+
+/** A cancel heard after the last stage had succeeded. */
+const TOO_LATE = "Cancel arrived too late: already Succeeded (every stage had been verified).";
 
 /** Output of `rotateCertificate`: the final report. */
 export type RotateCertificateOutput = RolloutReport;
@@ -80,7 +92,11 @@ function* rotateCertificateOrchestrator(context: OrchestrationContext): Flow<Rot
   const cancel: Task = context.df.waitForExternalEvent("cancel");
   const progress: Progress = { stages: [] };
   const report = (): RolloutReport => liveReport(input, rotationId, startedAt, progress);
-  const publish = () => context.df.setCustomStatus(report());
+  const publish = () => context.df.setCustomStatus(rolloutStatusView(report()));
+  // Sub-orchestration ids of this run's waits (the instance id is reused by every run).
+  const runToken = startedAt.replace(/[^0-9]/g, "");
+  let waits = 0;
+  const nextWaitId = () => pollInstanceId(`${rotationId}:${runToken}`, ++waits);
   const log = (message: string) => {
     if (!context.df.isReplaying) context.log(`${rotationId}: ${message}`);
   };
@@ -94,7 +110,17 @@ function* rotateCertificateOrchestrator(context: OrchestrationContext): Flow<Rot
     let resolved = yield* call(resolveBindings, { certificate: ref }, policy);
     for (let attempt = 1; resolved.warnings.length > 0 && attempt < DISCOVERY_ATTEMPTS; attempt++) {
       for (const w of resolved.warnings) log(`binding discovery warning ${w.reason}: ${w.message}`);
-      yield* sleep(context, policy.retryFirstIntervalSeconds * 2 ** (attempt - 1));
+      yield* sleep(
+        context,
+        backoffSeconds(
+          attempt - 1,
+          {
+            firstSeconds: policy.retryFirstIntervalSeconds,
+            capSeconds: waitSettings(policy).pollMaxIntervalSeconds,
+          },
+          `${runId}|discovery`,
+        ),
+      );
       resolved = yield* call(resolveBindings, { certificate: ref }, policy);
     }
     if (resolved.warnings.length > 0 && resolved.bindings.length === 0) {
@@ -116,7 +142,16 @@ function* rotateCertificateOrchestrator(context: OrchestrationContext): Flow<Rot
     const bindings = selection.selected;
 
     // 2. The new version.
-    const newVersion = yield* getNewVersion(context, input, cancel, progress, publish, log, runId);
+    const newVersion = yield* getNewVersion(
+      context,
+      input,
+      cancel,
+      progress,
+      publish,
+      log,
+      runId,
+      nextWaitId,
+    );
     if (newVersion.status === "cancelled") {
       outcome.cancelled = true;
       return yield* finish(context, input, progress, outcome, report, publish);
@@ -187,14 +222,11 @@ function* rotateCertificateOrchestrator(context: OrchestrationContext): Flow<Rot
     progress.plan = plan;
     publish();
     if (plan.dryRun) return yield* finish(context, input, progress, outcome, report, publish);
+    yield* recordProgress(context, report(), policy);
 
     // 5. Each stage, inner to outer; stop at the first that fails or a cancel.
     const outermost = plan.stages[plan.stages.length - 1]?.index;
     for (const stage of plan.stages) {
-      if (yield* sleepUnlessCancelled(context, 0, cancel)) {
-        outcome.cancelled = true;
-        break;
-      }
       log(`stage ${stage.index} (${stage.stage}): ${stage.steps.length} target(s).`);
       const stageInput: RolloutStageInput = {
         rotationId,
@@ -206,11 +238,22 @@ function* rotateCertificateOrchestrator(context: OrchestrationContext): Flow<Rot
         trigger: input.trigger,
       };
       let result: StageResult;
+      const stageId = stageInstanceId(rotationId, version.version, stage.index, stage.stage);
       try {
-        result = (yield rolloutStage(
-          stageInput,
-          stageInstanceId(rotationId, version.version, stage.index, stage.stage),
-        )) as StageResult;
+        // A cancel heard meanwhile is passed on to the stage, which still answers what it applied.
+        const ran = yield* awaitChildren<StageResult>(
+          context,
+          () => rolloutStage(stageInput, stageId),
+          [stageId],
+          cancel,
+          policy,
+        );
+        if (!ran.started) {
+          outcome.cancelled = true;
+          break;
+        }
+        result = ran.value;
+        if (ran.cancelled) outcome.cancelled = true;
       } catch (error) {
         result = {
           index: stage.index,
@@ -225,8 +268,9 @@ function* rotateCertificateOrchestrator(context: OrchestrationContext): Flow<Rot
       }
       progress.stages.push(result);
       publish();
+      yield* recordProgress(context, report(), policy);
       if (result.status === "cancelled") outcome.cancelled = true;
-      if (result.status !== "succeeded") break;
+      if (result.status !== "succeeded" || outcome.cancelled) break;
     }
     outcome.stages = progress.stages;
 
@@ -242,6 +286,7 @@ function* rotateCertificateOrchestrator(context: OrchestrationContext): Flow<Rot
           rollback,
           policy,
           deadlineSeconds: policy.probeDeadlineSeconds,
+          ...(plan.certificate.thumbprint ? { newThumbprint: plan.certificate.thumbprint } : {}),
         };
         try {
           progress.rollback = (yield rollbackRotation(
@@ -263,7 +308,7 @@ function* rotateCertificateOrchestrator(context: OrchestrationContext): Flow<Rot
       }
       outcome.rollback = progress.rollback;
     }
-    return yield* finish(context, input, progress, outcome, report, publish);
+    return yield* finish(context, input, progress, outcome, report, publish, cancel);
   } catch (error) {
     // An activity outside the stages kept failing (Key Vault or discovery unreachable).
     outcome.planError = { reason: "ActivityFailed", message: errorSentence(error, "The rollout") };
@@ -284,6 +329,7 @@ function* getNewVersion(
   publish: () => void,
   log: (message: string) => void,
   runId: string,
+  nextWaitId: () => string,
 ): Flow<NewVersion> {
   const { certificate: ref, policy, request } = input;
   const read = (version?: string) =>
@@ -317,70 +363,110 @@ function* getNewVersion(
   if (expiring && current.version.toLowerCase() !== expiring.toLowerCase())
     return ready(current, "The current version");
 
-  const deadline = after(context, policy.renewalDeadlineSeconds).getTime();
+  const deadline = after(context, policy.renewalDeadlineSeconds).toISOString();
   if (wantsRenewal && current.issuerKind !== "Unknown") {
     // Renew with the existing policy; the new version is tagged with this rotation's id.
-    for (;;) {
-      const started = yield* call(
-        startRenewal,
-        { vaultName: ref.vaultName, certificateName: ref.certificateName, rotationId: runId },
+    const started = yield* untilNotBusy(
+      context,
+      () =>
+        call(
+          startRenewal,
+          { vaultName: ref.vaultName, certificateName: ref.certificateName, rotationId: runId },
+          policy,
+        ),
+      {
         policy,
-      );
-      if (started.status === "notRenewable")
-        return { status: "failed", message: `${started.reason}: ${started.message}` };
-      if (started.status !== "busy") break;
-      if (context.df.currentUtcDateTime.getTime() >= deadline)
-        return { status: "failed", message: `Key Vault stayed busy: ${started.message}` };
-      if (yield* sleepUnlessCancelled(context, Math.max(1, started.retryAfterSeconds), cancel))
-        return { status: "cancelled", message: "Cancelled while renewing." };
-    }
+        deadlineSeconds: policy.renewalDeadlineSeconds,
+        describe: `Renewing ${ref.vaultName}/${ref.certificateName}`,
+        cancel,
+      },
+    );
+    if (started.status === "cancelled") return { status: "cancelled", message: "Cancelled while renewing." };
+    if (started.status === "notRenewable")
+      return { status: "failed", message: `${started.reason}: ${started.message}` };
+    if (started.status === "busyTimeout" || started.status === "stopped")
+      return { status: "failed", message: `Key Vault stayed busy: ${started.message}` };
     log("renewal started; waiting for the new version.");
-    for (;;) {
-      const renewal = yield* call(
-        readRenewal,
-        { vaultName: ref.vaultName, certificateName: ref.certificateName },
+    const waited = yield* waitFor(
+      context,
+      {
+        check: {
+          kind: "renewal",
+          vaultName: ref.vaultName,
+          certificateName: ref.certificateName,
+          startedFrom: current.version,
+        },
+        describe: `The renewal of ${ref.vaultName}/${ref.certificateName}`,
+        deadline,
+        firstIntervalSeconds: policy.renewalPollSeconds,
         policy,
-      );
-      // A completed operation that names the version we started from is the previous renewal's.
-      const stale =
-        (renewal.status === "completed" || renewal.status === "none") &&
-        renewal.version?.toLowerCase() === current.version.toLowerCase();
-      if (!stale && (renewal.status === "completed" || (renewal.status === "none" && renewal.version))) {
-        const version = renewal.version as string;
-        progress.version = version;
-        publish();
-        return ready(yield* read(version), `The renewed version ${version}`);
-      }
-      if (renewal.status === "failed" || renewal.status === "cancelled")
-        return {
-          status: "failed",
-          message: `The renewal ${renewal.status}: ${renewal.reason}: ${renewal.message}`,
-        };
-      if (renewal.status === "none" && !stale)
-        return { status: "failed", message: "Key Vault has no pending renewal and reported no new version." };
-      if (context.df.currentUtcDateTime.getTime() >= deadline)
-        return {
-          status: "notIssued",
-          message: `The renewal of ${ref.vaultName}/${ref.certificateName} did not complete within ${Math.round(policy.renewalDeadlineSeconds)} s.`,
-        };
-      if (yield* sleepUnlessCancelled(context, policy.renewalPollSeconds, cancel))
-        return { status: "cancelled", message: "Cancelled while waiting for the renewal." };
+      },
+      nextWaitId(),
+      cancel,
+    );
+    const renewal = waited.value;
+    if (renewal.status === "cancelled" || (waited.cancelled && renewal.status !== "done"))
+      return { status: "cancelled", message: "Cancelled while waiting for the renewal." };
+    if (renewal.status === "done") {
+      const version = renewal.evidence.version as string;
+      progress.version = version;
+      publish();
+      return ready(yield* read(version), `The renewed version ${version}`);
     }
+    if (renewal.status === "timeout")
+      return {
+        status: "notIssued",
+        message: `The renewal of ${ref.vaultName}/${ref.certificateName} did not complete within ${Math.round(policy.renewalDeadlineSeconds)} s.`,
+      };
+    return { status: "failed", message: renewal.message };
   }
 
   // An external issuer (or renewal turned off): wait for someone to create a new version.
   log(`waiting for a new version of ${ref.vaultName}/${ref.certificateName} (issuer ${current.issuerName}).`);
-  for (;;) {
-    if (context.df.currentUtcDateTime.getTime() >= deadline)
-      return {
-        status: "notIssued",
-        message: `No new version of ${ref.vaultName}/${ref.certificateName} appeared within ${Math.round(policy.renewalDeadlineSeconds)} s (issuer ${current.issuerName} is not one Key Vault renews by itself); version ${current.version} still expires at ${current.expiresOn ?? "an unknown time"}.`,
-      };
-    if (yield* sleepUnlessCancelled(context, policy.renewalPollSeconds, cancel))
-      return { status: "cancelled", message: "Cancelled while waiting for a new version." };
-    const now = yield* read();
-    if (now.found && now.version.toLowerCase() !== current.version.toLowerCase())
-      return ready(now, "The new version");
+  const waited = yield* waitFor(
+    context,
+    {
+      check: {
+        kind: "newVersion",
+        vaultName: ref.vaultName,
+        certificateName: ref.certificateName,
+        current: current.version,
+      },
+      describe: `A new version of ${ref.vaultName}/${ref.certificateName}`,
+      deadline,
+      firstIntervalSeconds: policy.renewalPollSeconds,
+      policy,
+    },
+    nextWaitId(),
+    cancel,
+  );
+  const appeared = waited.value;
+  if (appeared.status === "cancelled" || (waited.cancelled && appeared.status !== "done"))
+    return { status: "cancelled", message: "Cancelled while waiting for a new version." };
+  if (appeared.status === "done" && appeared.evidence.certificate)
+    return { status: "ready", certificate: appeared.evidence.certificate };
+  if (appeared.status === "timeout")
+    return {
+      status: "notIssued",
+      message: `No new version of ${ref.vaultName}/${ref.certificateName} appeared within ${Math.round(policy.renewalDeadlineSeconds)} s (issuer ${current.issuerName} is not one Key Vault renews by itself); version ${current.version} still expires at ${current.expiresOn ?? "an unknown time"}.`,
+    };
+  return {
+    status: "failed",
+    message: appeared.status === "done" ? "The new version could not be read." : appeared.message,
+  };
+}
+
+/** Upserts the whole running report as the audit record (the custom status only holds a bounded view). */
+function* recordProgress(
+  context: OrchestrationContext,
+  running: RolloutReport,
+  policy: RotationInput["policy"],
+): Flow<void> {
+  try {
+    yield* call(recordAudit, { report: running }, policy);
+  } catch (error) {
+    if (!context.df.isReplaying)
+      context.warn(`${context.df.instanceId}: ${errorSentence(error, "Recording the running report")}`);
   }
 }
 
@@ -392,9 +478,18 @@ function* finish(
   outcome: OutcomeInput,
   report: () => RolloutReport,
   publish: () => void,
+  cancel?: Task,
 ): Flow<RolloutReport> {
   const { policy } = input;
   progress.outcome = finalState(outcome);
+  // A cancel that came after the last stage was verified changes nothing, but the report says so.
+  if (
+    progress.outcome.state === "Succeeded" &&
+    cancel &&
+    !outcome.dryRun &&
+    (yield* cancelRequested(context, cancel))
+  )
+    progress.outcome = { ...progress.outcome, message: `${progress.outcome.message} ${TOO_LATE}` };
   progress.finishedAt = context.df.currentUtcDateTime.toISOString();
   publish();
   const final = report();

@@ -1,16 +1,20 @@
 /**
  * Small deterministic building blocks the orchestrators compose with `yield*`: a typed activity call
- * with automatic retry (for the conditions an activity throws for), a durable wait, a loop that
- * calls a write again while its target answers `busy`, and a lease on one resource held across a
- * write and its provisioning.
+ * with automatic retry (for the conditions an activity throws for), a durable wait that a "cancel"
+ * event interrupts, waiting for sub-orchestrations while passing a cancel on to them, a loop that
+ * calls a write again (with backoff, a bounded number of times) while its target answers `busy`, and
+ * a lease on one resource held — and renewed — across a write and its provisioning.
  */
 import * as df from "durable-functions";
 import type { OrchestrationContext, Task, TimerTask } from "durable-functions";
 import { acquireLock } from "../activities/acquireLock.js";
+import { raiseCancel } from "../activities/raiseCancel.js";
 import { releaseLock } from "../activities/releaseLock.js";
 import type { ActivityOutput, TypedActivity } from "../activities/typed.js";
 import { resourceLockId } from "../domain/instanceIds.js";
-import type { RolloutPolicy } from "./policy.js";
+import type { Reasoned } from "../domain/rollback.js";
+import { backoffSeconds, busyWaitSeconds } from "./backoff.js";
+import { waitSettings, type RolloutPolicy } from "./policy.js";
 
 /** A generator an orchestrator delegates to with `yield*`. */
 export type Flow<T> = Generator<Task, T, unknown>;
@@ -62,71 +66,239 @@ export function* sleepUnlessCancelled(
   return false;
 }
 
-/** A write's answer in the `busy` convention of the activity contract. */
-type BusyAware = { status: string } & ({ status: "busy"; retryAfterSeconds: number } | { status: string });
-
-/** The final answer of {@link untilNotBusy}: the write's own non-busy answer, or a timeout. */
-export type NotBusy<O> = Exclude<O, { status: "busy" }> | { status: "busyTimeout"; message: string };
+/**
+ * Whether a "cancel" event has arrived by now. An external event that arrived before its task was
+ * first yielded only completes the task once it is yielded, so this races it against a zero timer.
+ */
+export function* cancelRequested(context: OrchestrationContext, cancel: Task): Flow<boolean> {
+  return yield* sleepUnlessCancelled(context, 0, cancel);
+}
 
 /**
- * Calls `attempt` until it answers something other than `busy`, waiting `retryAfterSeconds` (at
- * least 1 s, growing when the target does not say) on a durable timer between calls, up to
- * `deadlineSeconds`.
+ * Starts sub-orchestrations (`start` makes the task: one child or a `Task.all` of them) and waits for
+ * them unless a "cancel" event arrives first; then passes the cancel on to `childIds` (they stop
+ * their waits and answer) and still waits, so the caller always gets the children's own answers.
+ * A cancel that had already arrived starts nothing (`started` false). `cancelled` tells whether a
+ * cancel was heard.
+ */
+export function* awaitChildren<T>(
+  context: OrchestrationContext,
+  start: () => Task,
+  childIds: string[],
+  cancel: Task,
+  policy: RolloutPolicy,
+): Flow<{ started: false; cancelled: true } | { started: true; value: T; cancelled: boolean }> {
+  // Checked first: a child started after its cancel was passed on would never hear it.
+  if (yield* cancelRequested(context, cancel)) return { started: false, cancelled: true };
+  const task = start();
+  const winner = yield context.df.Task.any([task, cancel]);
+  const cancelled = winner === cancel;
+  if (cancelled && !task.isCompleted && !task.isFaulted) yield* forwardCancel(context, childIds, policy);
+  return { started: true, value: (yield task) as T, cancelled };
+}
+
+/** Raises "cancel" at each running instance of `instanceIds`; a failure only means they run to their deadlines. */
+export function* forwardCancel(
+  context: OrchestrationContext,
+  instanceIds: string[],
+  policy: RolloutPolicy,
+): Flow<void> {
+  if (instanceIds.length === 0) return;
+  try {
+    yield* call(raiseCancel, { instanceIds, from: context.df.instanceId }, policy);
+  } catch (error) {
+    if (!context.df.isReplaying)
+      context.warn(
+        `${context.df.instanceId}: passing the cancel on to ${instanceIds.join(", ")} failed (${error instanceof Error ? error.message.split("\n")[0] : String(error)}); they stop at their deadlines.`,
+      );
+  }
+}
+
+/** A write's answer in the `busy` convention of the activity contract. */
+type BusyAware = { status: string };
+
+/** What a busy answer may say had landed already (see `WriteOutcome`): the caller must roll back from it. */
+type Partial = { partial?: { snapshot: unknown } };
+
+/**
+ * The final answer of {@link untilNotBusy}: the write's own non-busy answer, or why it stopped
+ * trying. `partial` carries the last busy answer's `partial` (part of the write had landed): the
+ * write then counts as `unknown`, to be rolled back from that snapshot.
+ */
+export type NotBusy<O> =
+  | Exclude<O, { status: "busy" }>
+  /** Still busy after the attempts or the deadline: the target fails with reason `Busy`. */
+  | ({ status: "busyTimeout"; message: string } & Partial)
+  /** A "cancel" event arrived while waiting; nothing more was written since. */
+  | ({ status: "cancelled"; message: string } & Partial)
+  /** `beforeAttempt` refused (the lease was lost): nothing more was written. */
+  | ({ status: "stopped" } & Reasoned & Partial);
+
+/** Options of {@link untilNotBusy}. */
+export interface UntilNotBusyOptions {
+  policy: RolloutPolicy;
+  /** How long the target may stay busy, in orchestration seconds. */
+  deadlineSeconds: number;
+  /** What is being written, for the timeout sentence. */
+  describe: string;
+  /** The instance's "cancel" event task: ends the wait between two attempts. */
+  cancel?: Task;
+  /** Runs before every attempt (renews a lease); a reason stops the loop before writing. */
+  beforeAttempt?: () => Flow<Reasoned | undefined>;
+}
+
+/**
+ * Calls `attempt` until it answers something other than `busy`. Between attempts it waits on a
+ * durable timer: exponential backoff from `busyFloorSeconds` (never less, whatever the Retry-After)
+ * up to `pollMaxIntervalSeconds`, or the service's Retry-After when longer, with jitter derived from
+ * the instance id and the attempt (deterministic). Gives up after `busyMaxAttempts` attempts or at
+ * the deadline, whichever comes first.
  */
 export function* untilNotBusy<O extends BusyAware>(
   context: OrchestrationContext,
   attempt: () => Flow<O>,
-  deadlineSeconds: number,
-  describe: string,
+  options: UntilNotBusyOptions,
 ): Flow<NotBusy<O>> {
-  const deadline = after(context, deadlineSeconds).getTime();
-  let wait = 1;
-  for (;;) {
+  const { policy, describe } = options;
+  const settings = waitSettings(policy);
+  const startedAt = context.df.currentUtcDateTime.getTime();
+  const deadline = after(context, options.deadlineSeconds).getTime();
+  const backoff = {
+    firstSeconds: settings.busyFloorSeconds,
+    capSeconds: settings.pollMaxIntervalSeconds,
+    floorSeconds: settings.busyFloorSeconds,
+  };
+  let partial: Partial = {};
+  for (let n = 0; ; n++) {
+    if (options.beforeAttempt) {
+      const stop = yield* options.beforeAttempt();
+      if (stop) return { status: "stopped", ...stop, ...partial };
+    }
     const answer = yield* attempt();
     if (answer.status !== "busy") return answer as Exclude<O, { status: "busy" }>;
-    const said = (answer as { retryAfterSeconds?: number }).retryAfterSeconds;
-    const delay = said && said > 0 ? said : wait;
-    wait = Math.min(wait * 2, 60);
-    if (context.df.currentUtcDateTime.getTime() + delay * 1000 > deadline) {
+    const busy = answer as BusyAware &
+      Partial & {
+        retryAfterSeconds?: number;
+        retryAfterSource?: "service" | "default";
+        message?: string;
+      };
+    if (busy.partial) partial = { partial: busy.partial };
+    const wait = busyWaitSeconds(n, busy, backoff, `${context.df.instanceId}|${describe}`);
+    const attempts = n + 1;
+    if (
+      attempts >= settings.busyMaxAttempts ||
+      context.df.currentUtcDateTime.getTime() + wait * 1000 > deadline
+    ) {
       return {
         status: "busyTimeout",
-        message: `${describe} stayed busy for ${Math.round(deadlineSeconds)} s; last answer: ${(answer as { message?: string }).message ?? "busy"}.`,
+        message: `${describe.replace(/\.$/, "")}: the target stayed busy through ${attempts} attempt(s) over ${Math.round((context.df.currentUtcDateTime.getTime() - startedAt) / 1000)} s; last answer: ${busy.message ?? "busy"}`,
+        ...partial,
       };
     }
-    yield* sleep(context, delay);
+    if (options.cancel) {
+      if (yield* sleepUnlessCancelled(context, wait, options.cancel))
+        return {
+          status: "cancelled",
+          message: `${describe.replace(/\.$/, "")}: cancelled while the target was busy.`,
+          ...partial,
+        };
+    } else {
+      yield* sleep(context, wait);
+    }
   }
 }
 
+/** A lease held by this instance: renew it before every write and every poll round. */
+export interface Lease {
+  /** The lock id (what `acquireLock` and `releaseLock` take). */
+  resourceKey: string;
+  owner: string;
+  leaseSeconds: number;
+  /** Extends the lease; a reason when it was lost (someone else holds it now). */
+  renew(): Flow<Reasoned | undefined>;
+}
+
+/** Renews a lease through `acquireLock` (the same owner extends its own lease). */
+export function* renewLease(
+  lease: Pick<Lease, "resourceKey" | "owner" | "leaseSeconds">,
+  policy: RolloutPolicy,
+  describe: string,
+): Flow<Reasoned | undefined> {
+  const answer = yield* call(
+    acquireLock,
+    { resourceKey: lease.resourceKey, owner: lease.owner, leaseSeconds: lease.leaseSeconds },
+    policy,
+  );
+  return answer.acquired
+    ? undefined
+    : {
+        reason: "LeaseLost",
+        message: `The lease on ${describe} expired and is now held by ${answer.heldBy}; nothing more was written.`,
+      };
+}
+
+/** The answer of {@link withResourceLock}. */
+export type Locked<T> = { locked: true; value: T } | { locked: false; message: string; cancelled?: boolean };
+
 /**
  * Runs `work` while holding the lease on `resourceKey` (updates to one resource never overlap, even
- * across rollouts of different certificates). Waits with durable timers while another instance holds
- * it, up to `deadlineSeconds`; releases it afterwards, also when `work` throws.
+ * across rollouts of different certificates). Waits with backoff while another instance holds it, up
+ * to `deadlineSeconds` (a "cancel" ends the wait); `work` renews the lease through the handle it is
+ * given before each write and poll round, and stops when it was lost. The lease is released
+ * afterwards on every path, also when `work` throws.
  */
 export function* withResourceLock<T>(
   context: OrchestrationContext,
   resourceKey: string,
-  leaseSeconds: number,
-  deadlineSeconds: number,
-  policy: RolloutPolicy,
-  work: () => Flow<T>,
-): Flow<{ locked: true; value: T } | { locked: false; message: string }> {
+  options: { leaseSeconds: number; deadlineSeconds: number; policy: RolloutPolicy; cancel?: Task },
+  work: (lease: Lease) => Flow<T>,
+): Flow<Locked<T>> {
+  const { policy } = options;
+  const settings = waitSettings(policy);
   const key = resourceLockId(resourceKey);
   const owner = context.df.instanceId;
-  const deadline = after(context, deadlineSeconds).getTime();
-  for (;;) {
-    const lease = yield* call(acquireLock, { resourceKey: key, owner, leaseSeconds }, policy);
+  const deadline = after(context, options.deadlineSeconds).getTime();
+  const backoff = {
+    firstSeconds: settings.busyFloorSeconds,
+    capSeconds: settings.pollMaxIntervalSeconds,
+    floorSeconds: settings.busyFloorSeconds,
+  };
+  for (let n = 0; ; n++) {
+    const lease = yield* call(
+      acquireLock,
+      { resourceKey: key, owner, leaseSeconds: options.leaseSeconds },
+      policy,
+    );
     if (lease.acquired) break;
-    const delay = Math.max(1, lease.retryAfterSeconds);
-    if (context.df.currentUtcDateTime.getTime() + delay * 1000 > deadline) {
+    const wait = Math.max(
+      backoffSeconds(n, backoff, `${owner}|lock`),
+      Math.min(lease.retryAfterSeconds, settings.pollMaxIntervalSeconds),
+    );
+    if (context.df.currentUtcDateTime.getTime() + wait * 1000 > deadline) {
       return {
         locked: false,
-        message: `${resourceKey} stayed locked by ${lease.heldBy} for ${Math.round(deadlineSeconds)} s.`,
+        message: `${resourceKey} stayed locked by ${lease.heldBy} for ${Math.round(options.deadlineSeconds)} s.`,
       };
     }
-    yield* sleep(context, delay);
+    if (options.cancel) {
+      if (yield* sleepUnlessCancelled(context, wait, options.cancel))
+        return {
+          locked: false,
+          cancelled: true,
+          message: `Cancelled while ${resourceKey} was locked by ${lease.heldBy}.`,
+        };
+    } else {
+      yield* sleep(context, wait);
+    }
   }
+  const handle: Lease = {
+    resourceKey: key,
+    owner,
+    leaseSeconds: options.leaseSeconds,
+    renew: () => renewLease(handle, policy, resourceKey),
+  };
   try {
-    const value = yield* work();
+    const value = yield* work(handle);
     return { locked: true, value };
   } finally {
     yield* call(releaseLock, { resourceKey: key, owner }, policy);

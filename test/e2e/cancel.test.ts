@@ -1,0 +1,112 @@
+/**
+ * End to end, stopping a rollout: a cancel request reaches the wait a target is in (here an APIM
+ * update that stays Updating, while the target holds the service's lease), the rollout ends
+ * Cancelled with the applied update rolled back and verified by handshakes, and the lease is
+ * released.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { TableClient } from "@azure/data-tables";
+import { LOCK_PARTITION } from "../../src/activities/acquireLock.js";
+import type { RolloutReport } from "../../src/domain/report.js";
+import { startWorld, type World } from "../support/world.js";
+
+const VAULT = "kv-contoso";
+
+describe("cancel", () => {
+  let world: World;
+  before(async () => {
+    world = await startWorld({ subscribeEvents: false });
+  });
+  after(async () => {
+    await world?.stop();
+  });
+
+  const instances = async () =>
+    (await fetch(`${world.baseUrl}/runtime/webhooks/durabletask/instances?code=${world.keys.durable}`).then(
+      (r) => r.json(),
+    )) as { instanceId: string; runtimeStatus: string }[];
+  const newVersion = async (name: string) => {
+    const policy = await world.certificates.getCertificatePolicy(name);
+    const done = await (await world.certificates.beginCreateCertificate(name, policy)).pollUntilDone();
+    return done.properties.version as string;
+  };
+  const start = async (body: Record<string, unknown>) => {
+    const answer = await world.api("POST", "/api/rollouts", { vault: VAULT, ...body });
+    assert.equal(answer.status, 202, answer.text);
+    return (answer.body as { id: string }).id;
+  };
+  const locks = async () => {
+    const table = TableClient.fromConnectionString(
+      world.azurite.connectionString,
+      `${world.settings.AUDIT_TABLE_NAME ?? "RotationAudit"}Locks`,
+      { allowInsecureConnection: true },
+    );
+    const rows: { owner?: string }[] = [];
+    try {
+      // Leases only (the table also keeps other rows, such as write snapshots).
+      for await (const e of table.listEntities<{ owner?: string }>({
+        queryOptions: { filter: `PartitionKey eq '${LOCK_PARTITION}'` },
+      }))
+        rows.push(e);
+    } catch {
+      // no table yet: no lease
+    }
+    return rows;
+  };
+
+  it("a cancel during a target's provisioning wait ends Cancelled, the applied update rolled back", async () => {
+    const name = "apim-gateway";
+    const host = "apim.contoso.test";
+    const servedBefore = await world.served(host);
+    const stuck = await world.lab.control("POST", "/lab/faults", { service: "arm", kind: "apimStuck" });
+    let removed = false;
+    const release = async () => {
+      if (removed) return;
+      removed = true;
+      await world.lab.control("DELETE", `/lab/faults/${(stuck.body as { id: string }).id}`);
+    };
+    try {
+      const id = await start({ certificate: name, version: await newVersion(name) });
+      // The update was sent and the target waits for it to provision (its poll runs), holding the lease.
+      const waitId = await world.waitFor(
+        "the APIM target's provisioning wait",
+        async () =>
+          (await instances()).find(
+            (i) =>
+              i.instanceId.startsWith(id) && /:t1:w1$/.test(i.instanceId) && i.runtimeStatus === "Running",
+          )?.instanceId,
+        60_000,
+      );
+      assert.ok((await locks()).length > 0, "the target holds the service's lease while it waits");
+      const cancel = await world.api("POST", `/api/rollouts/${encodeURIComponent(id)}/cancel`);
+      assert.equal(cancel.status, 202, cancel.text);
+      // The wait hears the cancel (passed on rotation → stage → target → wait) while still stuck.
+      const ended = await world.waitFor(
+        "the provisioning wait to stop",
+        async () => {
+          const s = await world.status(waitId);
+          return s && s.runtimeStatus === "Completed" ? s : undefined;
+        },
+        60_000,
+      );
+      assert.equal((ended.output as { status: string }).status, "cancelled", JSON.stringify(ended.output));
+      // Let the stuck update finish so the rollback's own update can run.
+      await release();
+      const report: RolloutReport = await world.waitForRollout(id, 180_000);
+      assert.equal(
+        report.outcome?.state,
+        "Cancelled",
+        `${report.outcome?.reason}: ${report.outcome?.message}`,
+      );
+      assert.ok(
+        report.rollback?.actions.length && report.rollback.actions.every((a) => a.verified),
+        JSON.stringify(report.rollback),
+      );
+      assert.deepEqual(await world.served(host), servedBefore, "the previous certificate is served again");
+      assert.deepEqual(await locks(), [], "the lease was released on the cancel path and after the rollback");
+    } finally {
+      await release();
+    }
+  });
+});
