@@ -123,10 +123,13 @@ function* rotateCertificateOrchestrator(context: OrchestrationContext): Flow<Rot
       );
       resolved = yield* call(resolveBindings, { certificate: ref }, policy);
     }
-    if (resolved.warnings.length > 0 && resolved.bindings.length === 0) {
+    // Still incomplete: a hop may be hidden (rolling out the rest could skip it, and "nothing found"
+    // means nothing). Touch nothing; a person looks at the scopes named here.
+    if (resolved.warnings.length > 0) {
+      const found = resolved.bindings.length;
       outcome.planError = {
         reason: "DiscoveryIncomplete",
-        message: `No binding of ${ref.vaultName}/${ref.certificateName} was found, but discovery was incomplete: ${resolved.warnings.map((w) => w.message).join(" ")}`,
+        message: `Binding discovery of ${ref.vaultName}/${ref.certificateName} stayed incomplete after ${DISCOVERY_ATTEMPTS} reads (${found} binding(s) found, others may be hidden); nothing was changed. ${resolved.warnings.map((w) => `${w.reason}: ${w.message}`).join(" ")}`,
       };
       return yield* finish(context, input, progress, outcome, report, publish);
     }

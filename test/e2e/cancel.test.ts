@@ -2,7 +2,8 @@
  * End to end, stopping a rollout: a cancel request reaches the wait a target is in (here an APIM
  * update that stays Updating, while the target holds the service's lease), the rollout ends
  * Cancelled with the applied update rolled back and verified by handshakes, and the lease is
- * released.
+ * released. And a binding discovery that stays incomplete (the APIM list answers 503 throughout)
+ * ends NeedsAttention/DiscoveryIncomplete with the unreadable scope named, touching nothing.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
@@ -13,7 +14,7 @@ import { startWorld, type World } from "../support/world.js";
 
 const VAULT = "kv-contoso";
 
-describe("cancel", () => {
+describe("cancel and incomplete discovery", () => {
   let world: World;
   before(async () => {
     world = await startWorld({ subscribeEvents: false });
@@ -107,6 +108,39 @@ describe("cancel", () => {
       assert.deepEqual(await locks(), [], "the lease was released on the cancel path and after the rollback");
     } finally {
       await release();
+    }
+  });
+
+  it("ends NeedsAttention (DiscoveryIncomplete) and touches nothing when an APIM scope stays unreadable", async () => {
+    const name = "apim-gateway";
+    const host = "apim.contoso.test";
+    const servedBefore = await world.served(host);
+    const fault = await world.lab.control("POST", "/lab/faults", {
+      service: "arm",
+      kind: "status",
+      status: 503,
+      match: "^GET .*Microsoft\\.ApiManagement/service",
+    });
+    try {
+      const id = await start({ certificate: name, version: await newVersion(name) });
+      const report = await world.waitForRollout(id, 120_000);
+      assert.equal(
+        report.outcome?.state,
+        "NeedsAttention",
+        `${report.outcome?.reason}: ${report.outcome?.message}`,
+      );
+      assert.equal(report.outcome?.reason, "DiscoveryIncomplete");
+      assert.match(
+        report.outcome?.message ?? "",
+        /APIM|ApiManagement|API Management/i,
+        "the unreadable scope is named",
+      );
+      assert.ok(
+        report.stages.every((s) => s.targets.every((t) => t.status !== "applied" && t.status !== "verified")),
+      );
+      assert.deepEqual(await world.served(host), servedBefore, "nothing changed");
+    } finally {
+      await world.lab.control("DELETE", `/lab/faults/${(fault.body as { id: string }).id}`);
     }
   });
 });
