@@ -4,7 +4,9 @@
  * Parses the event (Event Grid or CloudEvents schema), rejects vaults outside the allow-list,
  * unknown types and malformed payloads with a log line that says why, and starts the rotation under
  * the certificate's deterministic instance id — unless the delivery is a duplicate, out of order, or
- * the NewVersionCreated of our own renewal (see `eventSkipReason`).
+ * the NewVersionCreated of our own renewal (see `decideEvent`). A NearExpiry/Expired arriving while
+ * a rollout that does not replace that version runs fails the delivery (an error), so Event Grid
+ * delivers it again on its retry schedule instead of the expiry being dropped.
  */
 import type { InvocationContext } from "@azure/functions";
 import * as df from "durable-functions";
@@ -17,9 +19,10 @@ import {
   allowedVaultNames,
   appConfig,
   confirmStart,
-  eventSkipReason,
+  decideEvent,
   eventTriggerDetail,
   findStatus,
+  type EventDecision,
 } from "../src/orchestrations/triggerSupport.js";
 
 /** Handles one delivered event. */
@@ -48,12 +51,15 @@ export async function keyVaultEventsHandler(
   const certificate = { vaultName: e.vaultName, certificateName: e.certificateName };
   const instanceId = rotationInstanceId(certificate);
 
-  // 2. One rollout per certificate: duplicates, stale events and our own renewals start nothing.
-  const skip = eventSkipReason(e, await findStatus(client, instanceId));
-  if (skip) {
-    context.log(`Event ${e.eventId} (${e.kind} ${e.vaultName}/${e.certificateName}): skipped: ${skip}`);
-    return;
-  }
+  // 2. One rollout per certificate: duplicates, stale events and our own renewals start nothing;
+  // an expiry while another rollout runs is delivered again later.
+  const what = `Event ${e.eventId} (${e.kind} ${e.vaultName}/${e.certificateName})`;
+  const act = (decision: EventDecision): void => {
+    if (decision.action === "redeliver") throw new Error(`${what}: ${decision.reason}`);
+    if (decision.action === "skip") context.log(`${what}: skipped: ${decision.reason}`);
+  };
+  const decision = decideEvent(e, await findStatus(client, instanceId, { showInput: true }));
+  if (decision.action !== "start") return act(decision);
 
   // 3. Start the rotation.
   const input: RotationInput = {
@@ -62,16 +68,13 @@ export async function keyVaultEventsHandler(
     trigger: { kind: "event", detail: eventTriggerDetail(e), requestId: e.eventId },
     policy: rolloutPolicyFrom(config),
   };
-  const what = `Event ${e.eventId} (${e.kind} ${e.vaultName}/${e.certificateName})`;
   try {
     await client.startNew("rotateCertificate", { instanceId, input });
   } catch (error) {
     // Two deliveries raced: the other one started it.
-    const again = await findStatus(client, instanceId);
-    const skipNow = eventSkipReason(e, again);
-    if (!skipNow) throw error;
-    context.log(`${what}: skipped: ${skipNow}`);
-    return;
+    const now = decideEvent(e, await findStatus(client, instanceId, { showInput: true }));
+    if (now.action === "start") throw error;
+    return act(now);
   }
 
   // 4. Confirm the instance runs this event (two starts can both return on Azure Storage).
@@ -81,6 +84,11 @@ export async function keyVaultEventsHandler(
     return;
   }
   const superseded = `superseded by ${confirmed.by}`;
+  const after = decideEvent(e, confirmed.status);
+  if (after.action === "skip") {
+    context.log(`${what}: ${superseded}; skipped: ${after.reason}`);
+    return;
+  }
   if (e.kind !== "CertificateNewVersionCreated")
     throw new Error(`${what}: ${superseded}; failing the delivery so Event Grid delivers it again.`);
   context.log(`${what}: ${superseded}; nothing new starts (the drift scan catches anything it misses).`);

@@ -54,10 +54,18 @@ export type DriftClass =
   /** An endpoint could not be reached, so nothing can be said about it. */
   | "Unreachable"
   /** The configuration could not be read or names no version. */
-  | "ConfigurationUnknown";
+  | "ConfigurationUnknown"
+  /**
+   * Configured and serving the current version, but that version expires within the minimum
+   * validity (`PREFLIGHT_MIN_VALIDITY_DAYS`) or has expired: the certificate needs a new version.
+   */
+  | "ExpiringSoon";
 
-/** The repair decision for one binding. */
-export type DriftAction = "none" | "startRollout" | "reportOnly";
+/**
+ * The repair decision for one binding: `startRollout` rolls the current version out to it, `renew`
+ * renews the certificate in Key Vault and rolls the new version out everywhere.
+ */
+export type DriftAction = "none" | "startRollout" | "renew" | "reportOnly";
 
 /** Classification and decision for one binding, each with a reason and a sentence. */
 export interface DriftVerdict {
@@ -74,6 +82,39 @@ export interface DriftOptions {
   mode?: "repair" | "report";
   /** A rollout of this certificate is already running: report only, it may be mid-propagation. */
   rolloutInProgress?: boolean;
+  /**
+   * `PREFLIGHT_MIN_VALIDITY_DAYS`: a current version that expires sooner than this needs renewing
+   * (and no rollout of it would pass preflight). Without it only an expired version counts.
+   */
+  minRemainingValidityDays?: number;
+  /**
+   * Whether the drift scan may renew: `RENEW_ON_NEAR_EXPIRY` and an issuer Key Vault renews by
+   * itself (Self or integrated CA). Without it an expiring version is only reported. Default false.
+   */
+  renew?: boolean;
+}
+
+const DAY_MS = 86_400_000;
+
+/** Why the vault's current version needs a new one at `now`, or undefined when it does not. Pure. */
+export function vaultExpiry(
+  vault: VaultCurrent,
+  now: Date,
+  minRemainingValidityDays = 0,
+): { reason: "VaultVersionExpired" | "ExpiringSoon"; message: string } | undefined {
+  if (!vault.notAfter) return undefined;
+  const notAfter = new Date(vault.notAfter).getTime();
+  if (now.getTime() >= notAfter)
+    return {
+      reason: "VaultVersionExpired",
+      message: `The vault's current version ${vault.version} expired at ${vault.notAfter}.`,
+    };
+  if (notAfter - now.getTime() < minRemainingValidityDays * DAY_MS)
+    return {
+      reason: "ExpiringSoon",
+      message: `The vault's current version ${vault.version} expires at ${vault.notAfter}, within ${minRemainingValidityDays} days.`,
+    };
+  return undefined;
 }
 
 const same = (a: string, b: string) => normaliseThumbprint(a) === normaliseThumbprint(b);
@@ -156,7 +197,11 @@ export function judgeDrift(
   now: Date,
   options: DriftOptions = {},
 ): DriftVerdict {
-  const { classification, message } = classifyBinding(obs, vault);
+  const classified = classifyBinding(obs, vault);
+  const expiry = vaultExpiry(vault, now, options.minRemainingValidityDays);
+  const classification: DriftClass =
+    classified.classification === "InSync" && expiry ? "ExpiringSoon" : classified.classification;
+  const message = classification === "ExpiringSoon" ? (expiry?.message ?? "") : classified.message;
   const base = { bindingId: obs.bindingId, classification };
   if (classification === "InSync") return { ...base, action: "none", reason: "InSync", message };
   if (classification === "Unreachable" || classification === "ConfigurationUnknown") {
@@ -167,12 +212,12 @@ export function judgeDrift(
       message: `${message} A rollout would not help; look at it.`,
     };
   }
-  if (vault.notAfter && now >= new Date(vault.notAfter)) {
+  if (expiry && !options.renew) {
     return {
       ...base,
       action: "reportOnly",
-      reason: "VaultVersionExpired",
-      message: `${message} The vault's current version expired at ${vault.notAfter}, so it is not rolled out; renew it.`,
+      reason: expiry.reason,
+      message: `${classification === "ExpiringSoon" ? message : `${message} ${expiry.message}`} It is not rolled out; renew it (the drift scan renews only when RENEW_ON_NEAR_EXPIRY is true and Key Vault can issue it).`,
     };
   }
   if (options.rolloutInProgress) {
@@ -191,6 +236,14 @@ export function judgeDrift(
       message: `${message} Drift repair is set to report only.`,
     };
   }
+  if (expiry) {
+    return {
+      ...base,
+      action: "renew",
+      reason: expiry.reason,
+      message: `${classification === "ExpiringSoon" ? message : `${message} ${expiry.message}`} Renewing it in Key Vault and rolling out the new version.`,
+    };
+  }
   return {
     ...base,
     action: "startRollout",
@@ -204,9 +257,17 @@ export interface DriftDecision {
   verdicts: DriftVerdict[];
   /** The repair rollout: the current version to the drifted bindings only. */
   rollout?: { version: string; targets: string[]; reason: string; message: string };
+  /**
+   * A renewing rollout instead (the current `version` expires): renew in Key Vault, then roll the new
+   * version out to every binding (`targets` are the bindings that asked for it).
+   */
+  renewal?: { version: string; targets: string[]; reason: string; message: string };
 }
 
-/** Judges every binding of one certificate and gathers the repairs into one rollout. Pure. */
+/**
+ * Judges every binding of one certificate and gathers the repairs into one rollout — or, when the
+ * vault's current version expires and renewing is allowed, into one renewal. Pure.
+ */
 export function decideDriftRepair(
   observations: readonly BindingObservation[],
   vault: VaultCurrent,
@@ -214,6 +275,19 @@ export function decideDriftRepair(
   options: DriftOptions = {},
 ): DriftDecision {
   const verdicts = observations.map((o) => judgeDrift(o, vault, now, options));
+  const renew = verdicts.filter((v) => v.action === "renew");
+  if (renew.length > 0) {
+    const expiry = vaultExpiry(vault, now, options.minRemainingValidityDays);
+    return {
+      verdicts,
+      renewal: {
+        version: vault.version,
+        targets: renew.map((v) => v.bindingId),
+        reason: expiry?.reason ?? "ExpiringSoon",
+        message: `${expiry?.message ?? `Version ${vault.version} needs renewing.`} Renewing it for ${verdicts.length} binding(s).`,
+      },
+    };
+  }
   const repair = verdicts.filter((v) => v.action === "startRollout");
   if (repair.length === 0) return { verdicts };
   const kinds = [...new Set(repair.map((v) => v.classification))];

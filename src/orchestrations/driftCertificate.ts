@@ -5,8 +5,10 @@
  *    certificate its endpoints serve (real handshakes).
  * 2. Read the vault's current version.
  * 3. Judge each binding (pure) and decide the repair.
- * 4. In repair mode, start a rollout of the current version to the drifted bindings, unless a
- *    rollout of the certificate is running.
+ * 4. In repair mode, start a rollout of the current version to the drifted bindings — or, when
+ *    the current version expires within PREFLIGHT_MIN_VALIDITY_DAYS (ExpiringSoon) and renewing is
+ *    allowed, a renewing rollout (renew in Key Vault, then every binding) — unless a rollout of the
+ *    certificate is running.
  */
 import * as df from "durable-functions";
 import type { OrchestrationContext } from "durable-functions";
@@ -25,7 +27,7 @@ import {
 import { decideDriftRepair, type DriftVerdict, type VaultCurrent } from "../domain/drift.js";
 import type { Reasoned } from "../domain/rollback.js";
 import { errorSentence } from "./applyTarget.js";
-import type { RolloutPolicy } from "./policy.js";
+import type { RolloutPolicy, RotationRequest } from "./policy.js";
 import { call, retryOptions, type Flow } from "./tasks.js";
 
 /** Input of `driftCertificate`. */
@@ -97,29 +99,38 @@ function* driftCertificateOrchestrator(context: OrchestrationContext): Flow<Drif
     out.vault = { ...vault, ...(current.expiresOn ? { expiresOn: current.expiresOn } : {}) };
 
     // 3. Judge.
-    const decision = decideDriftRepair(observed, vault, context.df.currentUtcDateTime, { mode: input.mode });
+    const decision = decideDriftRepair(observed, vault, context.df.currentUtcDateTime, {
+      mode: input.mode,
+      minRemainingValidityDays: policy.minRemainingValidityDays,
+      renew: policy.renewOnNearExpiry && current.issuerKind !== "Unknown",
+    });
     decision.verdicts.forEach((v) => {
       const entry = out.bindings.find((b) => b.bindingId === v.bindingId);
       if (entry) entry.verdict = v;
     });
-    if (!decision.rollout) return out;
-    out.repair = { ...decision.rollout };
+    const repair = decision.renewal ?? decision.rollout;
+    if (!repair) return out;
+    out.repair = { ...repair };
 
-    // 4. Repair: the current version to the drifted bindings.
+    // 4. Repair: renew an expiring version and roll the new one out everywhere, or roll the current
+    // version out to the drifted bindings.
+    const request: RotationRequest = decision.renewal
+      ? { kind: "manual", dryRun: false, renew: true }
+      : {
+          kind: "drift",
+          scanId: input.scanId,
+          version: repair.version,
+          targets: repair.targets,
+          reason: repair.reason,
+        };
     out.repair.start = yield* call(
       startRotation,
       {
         certificate,
-        request: {
-          kind: "drift",
-          scanId: input.scanId,
-          version: decision.rollout.version,
-          targets: decision.rollout.targets,
-          reason: decision.rollout.reason,
-        },
+        request,
         trigger: {
           kind: "drift",
-          detail: `drift scan ${input.scanId}: ${decision.rollout.message}`,
+          detail: `drift scan ${input.scanId}: ${repair.message}`,
           requestId: input.scanId,
         },
         policy,
@@ -128,7 +139,7 @@ function* driftCertificateOrchestrator(context: OrchestrationContext): Flow<Drif
     );
     if (!context.df.isReplaying)
       context.log(
-        `${input.scanId}: ${certificate.vaultName}/${certificate.certificateName}: ${decision.rollout.message} Repair ${out.repair.start.status}.`,
+        `${input.scanId}: ${certificate.vaultName}/${certificate.certificateName}: ${repair.message} ${decision.renewal ? "Renewal" : "Repair"} ${out.repair.start.status}.`,
       );
     return out;
   } catch (error) {

@@ -169,42 +169,98 @@ export const drawJitterSeconds = (config: Config, random: number): number =>
 export const eventTriggerDetail = (e: Pick<CertificateEvent, "kind" | "eventId" | "version">): string =>
   `${e.kind} for version ${e.version} (event ${e.eventId})`;
 
+/** What a Key Vault event leads to. */
+export type EventDecision =
+  | { action: "start" }
+  /** Nothing starts, rightly: the reason says why. */
+  | { action: "skip"; reason: string }
+  /** Nothing can start now, but the event must not be lost: fail the delivery so Event Grid retries. */
+  | { action: "redeliver"; reason: string };
+
+const sameVersion = (a: string | undefined, b: string) =>
+  a !== undefined && a.toLowerCase() === b.toLowerCase();
+
 /**
- * Why a Key Vault event must start nothing, or undefined when it should start a rollout. Looks at
- * the certificate's rotation instance (running, or the last one that ended):
- * - a rollout is running (for a NewVersionCreated of the version it renewed: our own renewal);
- * - the last rollout was started by this very event (a redelivery);
- * - NewVersionCreated: the last rollout already rolled out that version, or succeeded after the
- *   event was sent (the event is older than what is deployed: out of order);
- * - NearExpiry/Expired: the last rollout succeeded in replacing the expiring version.
+ * How the rollout of `status` (read with `showInput`) replaces `version`, or undefined when it
+ * does not (or cannot be known to): a dry run replaces nothing; a rollout of another known version
+ * replaces it; a renewal (near expiry, expired, manual renew) replaces it with the version it
+ * creates. A rollout of "the current version" before it has read which one that is does not count.
  */
-export function eventSkipReason(
+export function replacesVersion(status: DurableOrchestrationStatus, version: string): string | undefined {
+  const report = reportOf(status);
+  const request = inputOf(status)?.request;
+  if (report?.dryRun || (request?.kind === "manual" && request.dryRun)) return undefined;
+  const next = report?.versions.next?.version;
+  if (next !== undefined) return sameVersion(next, version) ? undefined : `it rolls out version ${next}`;
+  if (!request) return undefined;
+  if (request.kind === "event") {
+    if (request.event.kind !== "CertificateNewVersionCreated")
+      return `it renews the certificate (${request.event.kind} for version ${request.event.version})`;
+    return sameVersion(request.event.version, version)
+      ? undefined
+      : `it rolls out version ${request.event.version}`;
+  }
+  if (request.kind === "manual" && request.renew) return "it renews the certificate in Key Vault";
+  const named = request.version;
+  return named !== undefined && !sameVersion(named, version) ? `it rolls out version ${named}` : undefined;
+}
+
+/**
+ * What a Key Vault event leads to, from the certificate's rotation instance (running, or the last
+ * one that ended; read with `showInput`):
+ * - a rollout is running: a NewVersionCreated is skipped (of the version it renewed: our own
+ *   renewal; otherwise the drift scan catches what it misses); a NearExpiry/Expired is skipped only
+ *   when the running rollout replaces the expiring version, and is otherwise redelivered — dropping
+ *   it could let the certificate expire;
+ * - the last rollout was started by this very event (a redelivery): skipped;
+ * - NewVersionCreated: skipped when the last rollout already rolled out that version, or succeeded
+ *   after the event was sent (the event is older than what is deployed: out of order);
+ * - NearExpiry/Expired: skipped when the last rollout succeeded in replacing the expiring version.
+ */
+export function decideEvent(
   e: Pick<CertificateEvent, "kind" | "eventId" | "version" | "eventTime">,
   status: DurableOrchestrationStatus | undefined,
-): string | undefined {
-  if (!status) return undefined;
+): EventDecision {
+  if (!status) return { action: "start" };
   const report = reportOf(status);
-  const same = (a: string | undefined, b: string) => a !== undefined && a.toLowerCase() === b.toLowerCase();
+  const skip = (reason: string): EventDecision => ({ action: "skip", reason });
   if (isRunning(status)) {
-    return e.kind === "CertificateNewVersionCreated" && same(report?.versions.next?.version, e.version)
-      ? `version ${e.version} is the one rollout ${status.instanceId} is rolling out (our own renewal); nothing new starts.`
-      : `rollout ${status.instanceId} of this certificate is running (${String(status.runtimeStatus)}); nothing new starts (the drift scan catches anything it misses).`;
+    const running = `rollout ${report ? runIdOf(report) : status.instanceId} of this certificate is running (${String(status.runtimeStatus)})`;
+    if (e.kind === "CertificateNewVersionCreated")
+      return skip(
+        sameVersion(report?.versions.next?.version, e.version)
+          ? `version ${e.version} is the one ${running.replace(/ of this certificate/, "")} rolls out (our own renewal); nothing new starts.`
+          : `${running}; nothing new starts (the drift scan catches anything it misses).`,
+      );
+    const replacing = replacesVersion(status, e.version);
+    return replacing
+      ? skip(`${running} and replaces version ${e.version}: ${replacing}; nothing new starts.`)
+      : {
+          action: "redeliver",
+          reason: `${running} and does not replace the ${e.kind === "CertificateExpired" ? "expired" : "expiring"} version ${e.version}; failing the delivery so Event Grid delivers it again after that rollout.`,
+        };
   }
-  if (!report) return undefined;
-  if (report.trigger.detail.includes(`(event ${e.eventId})`))
-    return `event ${e.eventId} was delivered again; rollout ${report.instanceId} already handled it (${report.outcome?.state ?? "ended"}).`;
+  if (!report) return { action: "start" };
+  if (report.trigger.requestId === e.eventId || report.trigger.detail.includes(`(event ${e.eventId})`))
+    return skip(
+      `event ${e.eventId} was delivered again; rollout ${runIdOf(report)} already handled it (${report.outcome?.state ?? "ended"}).`,
+    );
   const succeeded = report.outcome?.state === "Succeeded" && !report.dryRun;
   if (e.kind === "CertificateNewVersionCreated") {
-    if (same(report.versions.next?.version, e.version))
-      return `version ${e.version} was already rolled out by ${report.instanceId} (${report.outcome?.state ?? "ended"}).`;
+    if (sameVersion(report.versions.next?.version, e.version))
+      return skip(
+        `version ${e.version} was already rolled out by ${runIdOf(report)} (${report.outcome?.state ?? "ended"}).`,
+      );
     if (succeeded && new Date(report.startedAt).getTime() >= e.eventTime.getTime())
-      return `the event (sent ${e.eventTime.toISOString()}) is older than the last successful rollout (started ${report.startedAt}, version ${report.versions.next?.version ?? "unknown"}): out of order.`;
-    return undefined;
+      return skip(
+        `the event (sent ${e.eventTime.toISOString()}) is older than the last successful rollout (started ${report.startedAt}, version ${report.versions.next?.version ?? "unknown"}): out of order.`,
+      );
+    return { action: "start" };
   }
   const next = report.versions.next?.version;
-  if (succeeded && next !== undefined && !same(next, e.version))
-    return `version ${e.version} was already replaced by version ${next} (rollout ${report.instanceId}).`;
-  if (succeeded && same(report.versions.previous?.version, e.version))
-    return `version ${e.version} was already replaced (rollout ${report.instanceId}).`;
-  return undefined;
+  if (succeeded && next !== undefined && !sameVersion(next, e.version))
+    return skip(`version ${e.version} was already replaced by version ${next} (rollout ${runIdOf(report)}).`);
+  if (succeeded && sameVersion(report.versions.previous?.version, e.version))
+    return skip(`version ${e.version} was already replaced (rollout ${runIdOf(report)}).`);
+  return { action: "start" };
 }

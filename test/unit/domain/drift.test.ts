@@ -200,6 +200,53 @@ const cases: {
     reason: "VaultVersionExpired",
     message: /renew it/,
   },
+  {
+    name: "in sync, but the current version expires within the minimum validity: ExpiringSoon, renewed",
+    obs: anObservation(),
+    vault: { ...vault, notAfter: daysFrom(NOW, 10).toISOString() },
+    options: { minRemainingValidityDays: 30, renew: true },
+    classification: "ExpiringSoon",
+    action: "renew",
+    reason: "ExpiringSoon",
+    message: /expires at .* within 30 days\. Renewing it in Key Vault/,
+  },
+  {
+    name: "a current version with more validity left than the minimum is in sync",
+    obs: anObservation(),
+    vault: { ...vault, notAfter: daysFrom(NOW, 40).toISOString() },
+    options: { minRemainingValidityDays: 30, renew: true },
+    classification: "InSync",
+    action: "none",
+    reason: "InSync",
+  },
+  {
+    name: "an expiring version is only reported when the scan may not renew (external issuer, renewal off)",
+    obs: anObservation(),
+    vault: { ...vault, notAfter: daysFrom(NOW, 10).toISOString() },
+    options: { minRemainingValidityDays: 30, renew: false },
+    classification: "ExpiringSoon",
+    action: "reportOnly",
+    reason: "ExpiringSoon",
+    message: /renew it/,
+  },
+  {
+    name: "an expiring version in report mode is only reported",
+    obs: anObservation(),
+    vault: { ...vault, notAfter: daysFrom(NOW, 10).toISOString() },
+    options: { minRemainingValidityDays: 30, renew: true, mode: "report" },
+    classification: "ExpiringSoon",
+    action: "reportOnly",
+    reason: "ReportOnlyMode",
+  },
+  {
+    name: "a drifted binding of an expired current version is renewed, not given the expired version",
+    obs: anObservation({ configured: { status: "version", version: "v1" } }),
+    vault: { ...vault, notAfter: daysFrom(NOW, -1).toISOString() },
+    options: { minRemainingValidityDays: 30, renew: true },
+    classification: "ConfiguredStale",
+    action: "renew",
+    reason: "VaultVersionExpired",
+  },
 ];
 
 for (const c of cases) {
@@ -244,4 +291,21 @@ test("nothing drifted means no rollout", () => {
   const d = decideDriftRepair([anObservation(), anObservation({ bindingId: "b" })], vault, NOW);
   assert.equal(d.rollout, undefined);
   assert.equal(d.verdicts.length, 2);
+});
+
+test("an expiring current version is renewed once for the certificate instead of rolled out", () => {
+  const d = decideDriftRepair(
+    [
+      anObservation({ bindingId: "k8s" }),
+      anObservation({ bindingId: "apim", configured: { status: "version", version: "v1" } }),
+    ],
+    { ...vault, notAfter: daysFrom(NOW, 5).toISOString() },
+    NOW,
+    { minRemainingValidityDays: 30, renew: true },
+  );
+  assert.equal(d.rollout, undefined);
+  assert.deepEqual(
+    { version: d.renewal?.version, targets: d.renewal?.targets, reason: d.renewal?.reason },
+    { version: "v2", targets: ["k8s", "apim"], reason: "ExpiringSoon" },
+  );
 });

@@ -2,7 +2,12 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { OrchestrationRuntimeStatus, type DurableOrchestrationStatus } from "durable-functions";
 import type { RotationInput } from "../../../src/orchestrations/policy.js";
-import { describeRun, startedBy } from "../../../src/orchestrations/triggerSupport.js";
+import {
+  decideEvent,
+  describeRun,
+  startedBy,
+  type EventDecision,
+} from "../../../src/orchestrations/triggerSupport.js";
 
 const INSTANCE = "rotate:kv-contoso:edge-contoso";
 
@@ -66,3 +71,126 @@ test("an instance whose input was started before request ids existed is nobody's
   const seen = startedBy(aStatus({ trigger: { kind: "manual", detail: "POST /api/rollouts" } }), "req-a");
   assert.equal(seen.ours, false);
 });
+
+const nearExpiry = (version: string, eventId = "evt-1") => ({
+  kind: "CertificateNearExpiry" as const,
+  eventId,
+  version,
+  eventTime: new Date("2026-06-01T12:00:00Z"),
+});
+const newVersion = (version: string) => ({
+  ...nearExpiry(version),
+  kind: "CertificateNewVersionCreated" as const,
+});
+const aRunningReport = (next?: string, dryRun = false) => ({
+  instanceId: INSTANCE,
+  startedAt: "2026-06-01T11:59:00.000Z",
+  certificate: { vaultName: "kv-contoso", certificateName: "edge-contoso" },
+  trigger: { kind: "manual", detail: "POST /api/rollouts" },
+  dryRun,
+  versions: next ? { next: { version: next } } : {},
+  stages: [],
+});
+const eventRequest = (
+  kind: "CertificateNearExpiry" | "CertificateNewVersionCreated",
+  version: string,
+): RotationInput["request"] => ({
+  kind: "event",
+  event: {
+    kind,
+    eventId: "evt-0",
+    version,
+    eventTime: "2026-06-01T11:00:00Z",
+    vaultName: "kv-contoso",
+    certificateName: "edge-contoso",
+    vaultUrl: "https://kv-contoso.vault.azure.net",
+    objectId: `https://kv-contoso.vault.azure.net/certificates/edge-contoso/${version}`,
+    source: {
+      id: "/subscriptions/s/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv-contoso",
+      subscriptionId: "s",
+      resourceGroup: "rg",
+      vaultName: "kv-contoso",
+    },
+    schema: "EventGrid",
+  },
+});
+
+const eventCases: {
+  name: string;
+  event: ReturnType<typeof nearExpiry> | ReturnType<typeof newVersion>;
+  status?: DurableOrchestrationStatus;
+  action: EventDecision["action"];
+  reason?: RegExp;
+}[] = [
+  { name: "no rollout yet: the event starts one", event: nearExpiry("v1"), action: "start" },
+  {
+    name: "near expiry while a dry run runs: delivered again later (a dry run replaces nothing)",
+    event: nearExpiry("v1"),
+    status: aStatus({
+      request: { kind: "manual", dryRun: true, renew: false },
+      customStatus: aRunningReport(undefined, true),
+    }),
+    action: "redeliver",
+    reason: /does not replace the expiring version v1; failing the delivery/,
+  },
+  {
+    name: "near expiry while a repair rolls out the expiring version itself: delivered again later",
+    event: nearExpiry("v1"),
+    status: aStatus({
+      request: { kind: "drift", scanId: "drift:x", version: "v1", targets: ["a"], reason: "ServingStale" },
+      customStatus: aRunningReport("v1"),
+    }),
+    action: "redeliver",
+  },
+  {
+    name: "near expiry while a manual renewal runs: skipped, the renewal replaces the version",
+    event: nearExpiry("v1"),
+    status: aStatus({ request: { kind: "manual", dryRun: false, renew: true } }),
+    action: "skip",
+    reason: /replaces version v1: it renews the certificate in Key Vault/,
+  },
+  {
+    name: "near expiry while a renewal for the same expiry runs: skipped",
+    event: nearExpiry("v1", "evt-2"),
+    status: aStatus({ request: eventRequest("CertificateNearExpiry", "v1") }),
+    action: "skip",
+  },
+  {
+    name: "near expiry while a newer version rolls out: skipped",
+    event: nearExpiry("v1"),
+    status: aStatus({
+      request: eventRequest("CertificateNewVersionCreated", "v2"),
+      customStatus: aRunningReport("v2"),
+    }),
+    action: "skip",
+    reason: /it rolls out version v2/,
+  },
+  {
+    name: "a new version while another rollout runs: skipped (drift catches it)",
+    event: newVersion("v3"),
+    status: aStatus({ request: { kind: "manual", dryRun: true, renew: false } }),
+    action: "skip",
+  },
+  {
+    name: "the same event again after its rollout ended: skipped",
+    event: nearExpiry("v1", "evt-0"),
+    status: aStatus({
+      runtimeStatus: OrchestrationRuntimeStatus.Completed,
+      output: {
+        ...aRunningReport("v2"),
+        trigger: { kind: "event", detail: "x", requestId: "evt-0" },
+        outcome: { state: "RolledBack", reason: "r", message: "m" },
+      },
+    }),
+    action: "skip",
+    reason: /delivered again/,
+  },
+];
+
+for (const c of eventCases) {
+  test(c.name, () => {
+    const d = decideEvent(c.event, c.status);
+    assert.equal(d.action, c.action, JSON.stringify(d));
+    if (c.reason) assert.match(d.action === "start" ? "" : d.reason, c.reason);
+  });
+}

@@ -1,0 +1,139 @@
+/**
+ * End to end, expiry is never dropped: a NearExpiry that arrives while a rollout which does not
+ * replace the expiring version runs is delivered again by Event Grid and renews after it, and the
+ * drift scan renews a current version that expires within PREFLIGHT_MIN_VALIDITY_DAYS (ExpiringSoon)
+ * — each observed by real TLS handshakes at the lab's hops.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { rotationInstanceId } from "../../src/domain/instanceIds.js";
+import type { RolloutReport } from "../../src/domain/report.js";
+import { daysFrom } from "../support/certificateBuilders.js";
+import { startWorld, type World } from "../support/world.js";
+
+const VAULT = "kv-contoso";
+const NAME = "ingress-tls";
+const HOST = "backend.contoso.test";
+
+describe("expiry", () => {
+  let world: World;
+  before(async () => {
+    world = await startWorld();
+    // Event Grid's retry schedule (10 s, 30 s, 1 m, …) at a tenth.
+    await world.lab.control("POST", "/lab/eventgrid/settings", { retryScale: 0.1 });
+  });
+  after(async () => {
+    await world?.stop();
+  });
+
+  const id = rotationInstanceId({ vaultName: VAULT, certificateName: NAME });
+  const current = async () => {
+    const c = await world.certificates.getCertificate(NAME);
+    return { version: c.properties.version as string, thumbprint: thumb(c.properties.x509Thumbprint) };
+  };
+  /** Polls until the certificate's instance holds a finished report that `match` accepts. */
+  const finished = (what: string, match: (r: RolloutReport) => boolean, timeoutMs = 90_000) =>
+    world.waitFor(
+      what,
+      async () => {
+        const s = await world.status(id);
+        const r = s?.output as RolloutReport | undefined;
+        return s?.runtimeStatus === "Completed" && r?.outcome && match(r) ? r : undefined;
+      },
+      timeoutMs,
+    );
+
+  it("delivers a near-expiry again when it arrives during a dry run, and renews after it", async () => {
+    const expiring = await current();
+    // Key Vault answers the dry run's first read of the certificate slowly: it runs a few seconds.
+    await world.lab.control("POST", "/lab/faults", {
+      service: "keyvault",
+      kind: "latency",
+      latencyMs: 3000,
+      match: `GET /certificates/${NAME}`,
+      count: 1,
+    });
+    const dry = await world.api("POST", "/api/rollouts", { vault: VAULT, certificate: NAME, dryRun: true });
+    assert.equal(dry.status, 202, dry.text);
+    const eventId = await world.emitKeyVaultEvent("CertificateNearExpiry", NAME, expiring.version);
+
+    await world.waitFor("the delivery during the dry run to fail", async () =>
+      world.logs().includes(`Event ${eventId}`) && /does not replace the expiring version/.test(world.logs())
+        ? true
+        : undefined,
+    );
+    const renewal = await finished("the renewal started by the redelivered event", (r) =>
+      r.trigger.detail.includes(`(event ${eventId})`),
+    );
+    assert.equal(renewal.outcome?.state, "Succeeded", explain(renewal));
+    const next = renewal.versions.next;
+    assert.ok(next?.version && next.version !== expiring.version, "a new version was rolled out");
+    assert.deepEqual(await world.served(HOST), [next.thumbprint]);
+  });
+
+  it("renews a current version that expires within the minimum validity when the drift timer fires", async () => {
+    // A version valid for ten more days becomes current (its own NewVersionCreated rollout is
+    // rejected by preflight: it expires too soon); renewals keep the 12-month policy.
+    const short = await importShortLived(world, 10);
+    const rejected = await finished("the rollout of the short-lived version", (r) =>
+      r.trigger.detail.includes(short),
+    );
+    assert.equal(rejected.outcome?.state, "Rejected", explain(rejected));
+    const servedBefore = await world.served(HOST);
+
+    const fired = await fetch(`${world.baseUrl}/admin/functions/driftRepair`, {
+      method: "POST",
+      headers: { "x-functions-key": world.keys.master, "content-type": "application/json" },
+      body: JSON.stringify({ input: "" }),
+    });
+    assert.equal(fired.status, 202);
+    const renewal = await finished("the drift scan's renewal", (r) => r.trigger.kind === "drift");
+    assert.equal(renewal.outcome?.state, "Succeeded", explain(renewal));
+    assert.match(renewal.trigger.detail, /ExpiringSoon|expires at .* within 30 days/);
+    const next = renewal.versions.next;
+    assert.ok(next?.version && next.version !== short, "the expiring version was renewed");
+    const renewed = await world.certificates.getCertificateVersion(NAME, next.version);
+    assert.equal(renewed.properties.tags?.["cert-rotation.e2e/rotation"], renewal.runId);
+    assert.ok(
+      (renewed.properties.expiresOn?.getTime() ?? 0) > daysFrom(new Date(), 60).getTime(),
+      "the new version has the policy's validity",
+    );
+    const servedAfter = await world.served(HOST);
+    assert.notDeepEqual(servedAfter, servedBefore);
+    assert.deepEqual(servedAfter, [next.thumbprint]);
+  });
+});
+
+/**
+ * Imports a lab-CA leaf for the ingress host valid `days` more days as the current version; the
+ * policy is put back as it was (its issuer and validity), so renewals issue as before.
+ */
+async function importShortLived(w: World, days: number): Promise<string> {
+  const policy = await w.certificates.getCertificatePolicy(NAME);
+  const now = new Date();
+  const leaf = await w.lab.ctx.pki.issue({
+    subject: `CN=${HOST}`,
+    names: [HOST],
+    notBefore: daysFrom(now, -1),
+    notAfter: daysFrom(now, days),
+  });
+  const imported = await w.certificates.importCertificate(
+    NAME,
+    Buffer.from(`${leaf.keyPem}${leaf.chainPem}`),
+    {
+      policy: { ...policy, contentType: "application/x-pem-file" },
+    },
+  );
+  await w.certificates.updateCertificatePolicy(NAME, policy);
+  return imported.properties.version as string;
+}
+
+function thumb(bytes: Uint8Array | undefined): string {
+  return Buffer.from(bytes ?? [])
+    .toString("hex")
+    .toUpperCase();
+}
+
+function explain(report: RolloutReport): string {
+  return `${report.outcome?.state} ${report.outcome?.reason}: ${report.outcome?.message}\n${JSON.stringify(report.stages, null, 1).slice(0, 3000)}`;
+}
