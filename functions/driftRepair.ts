@@ -1,14 +1,20 @@
 /**
  * Trigger `driftRepair` (timer, schedule `%DRIFT_SCHEDULE%`): starts one `driftScan` per scheduled
- * run (instance id to the minute, so a timer that fires twice starts one scan), with a random jitter
- * the scan waits first. `POST /admin/functions/driftRepair` (master key) runs it now.
+ * occurrence (instance id to the minute of the occurrence from the timer's schedule status, not the
+ * clock, so a timer that fires twice for one occurrence starts one scan), with a random jitter the
+ * scan waits first. `POST /admin/functions/driftRepair` (master key) runs it now.
  */
 import type { InvocationContext, Timer } from "@azure/functions";
 import * as df from "durable-functions";
 import type { DurableClient } from "durable-functions";
 import { driftScanInstanceId } from "../src/domain/instanceIds.js";
 import { rolloutPolicyFrom, type DriftScanInput } from "../src/orchestrations/policy.js";
-import { appConfig, drawJitterSeconds, findStatus } from "../src/orchestrations/triggerSupport.js";
+import {
+  appConfig,
+  drawJitterSeconds,
+  findStatus,
+  scheduledOccurrence,
+} from "../src/orchestrations/triggerSupport.js";
 
 /** Starts the scan of this run. */
 export async function driftRepairHandler(
@@ -17,7 +23,8 @@ export async function driftRepairHandler(
   context: InvocationContext,
 ): Promise<void> {
   const config = appConfig();
-  const scheduledFor = new Date();
+  // One time for the id and the input: the occurrence this run is for (see scheduledOccurrence).
+  const scheduledFor = scheduledOccurrence(timer, new Date());
   const instanceId = driftScanInstanceId(scheduledFor);
   const existing = await findStatus(client, instanceId);
   if (existing) {

@@ -5,6 +5,7 @@ import type { RotationInput } from "../../../src/orchestrations/policy.js";
 import {
   decideEvent,
   describeRun,
+  scheduledOccurrence,
   startedBy,
   type EventDecision,
 } from "../../../src/orchestrations/triggerSupport.js";
@@ -194,3 +195,20 @@ for (const c of eventCases) {
     if (c.reason) assert.match(d.action === "start" ? "" : d.reason, c.reason);
   });
 }
+
+test("a timer run is named by the occurrence it runs for, not the second it started in", () => {
+  const occurrence = "2026-06-01T12:00:00.000Z";
+  const timer = (last: string, isPastDue = false) => ({ isPastDue, scheduleStatus: { last, next: "x" } });
+  const at = (iso: string) => new Date(iso);
+  for (const now of ["2026-06-01T12:00:00.400Z", "2026-06-01T12:01:02.000Z"])
+    assert.equal(scheduledOccurrence(timer(occurrence), at(now)).toISOString(), occurrence, now);
+  assert.equal(
+    scheduledOccurrence(timer(occurrence, true), at("2026-06-01T15:00:00Z")).toISOString(),
+    occurrence,
+    "a past-due run is the missed occurrence",
+  );
+  const byHand = at("2026-06-01T15:00:00Z");
+  assert.equal(scheduledOccurrence(timer(occurrence), byHand), byHand, "a run by hand long after is now");
+  assert.equal(scheduledOccurrence(timer("0001-01-01T00:00:00Z"), byHand), byHand);
+  assert.equal(scheduledOccurrence(undefined, byHand), byHand);
+});
