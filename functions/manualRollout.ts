@@ -12,20 +12,21 @@
  * - `POST /api/rollouts/{id}/cancel` → raises "cancel" (202), 409 when it does not run.
  *
  * And trigger `certificateInventory`: `GET /api/certificates` → each certificate, its expiry, its
- * bindings and what each serves now (a report-only drift scan, waited for).
+ * bindings and what each serves now (one report-only drift scan under a fixed id, reused while
+ * recent; 202 with a Location while it runs long).
  */
 import { randomUUID } from "node:crypto";
 import { odata } from "@azure/data-tables";
 import type { HttpRequest, HttpResponseInit, InvocationContext } from "@azure/functions";
 import * as df from "durable-functions";
-import type { DurableClient } from "durable-functions";
+import type { DurableClient, DurableOrchestrationStatus } from "durable-functions";
 import { z } from "zod";
 import { auditPartitionKey, auditRowKey, reportOf as auditReportOf } from "../src/activities/recordAudit.js";
 import { composition } from "../src/composition.js";
 import { formatPath } from "../src/domain/bindings.js";
 import { parseRotationInstanceId, rotationInstanceId } from "../src/domain/instanceIds.js";
 import { instanceIdOfRun, renderReport, runIdOf, type RolloutReport } from "../src/domain/report.js";
-import type { DriftScanOutput } from "../src/orchestrations/driftScan.js";
+import { driftCertificateInstanceId, type DriftScanOutput } from "../src/orchestrations/driftScan.js";
 import { rolloutPolicyFrom, type DriftScanInput, type RotationInput } from "../src/orchestrations/policy.js";
 import {
   allowedVault,
@@ -394,36 +395,79 @@ async function listRollouts(request: HttpRequest): Promise<HttpResponseInit> {
   return json(200, { value: await certificateAuditRecords(partitions) });
 }
 
-/** `GET /api/certificates`: a report-only scan of every binding, waited for. */
+/** The inventory scan's instance id: one at a time, shared by every caller. */
+export const INVENTORY_INSTANCE_ID = "inventory";
+
+/** A completed inventory younger than this is answered as is (`?fresh=true` asks for a new scan). */
+export const INVENTORY_MAX_AGE_MS = 5 * 60_000;
+
+/** How long `GET /api/certificates` waits for a running scan before answering 202 with a Location. */
+export const INVENTORY_WAIT_MS = 20_000;
+
+/**
+ * `GET /api/certificates`: the inventory, from one report-only drift scan under a fixed instance id.
+ * A recent completed scan is answered at once; a running one is waited for briefly; otherwise the
+ * old scan (and its per-certificate sub-orchestrations) is purged and a new one started. While it
+ * runs past the wait: 202 with `Location` (this URL) and `Retry-After`.
+ */
 export async function certificateInventoryHandler(
-  _request: HttpRequest,
+  request: HttpRequest,
   client: DurableClient,
+  context: InvocationContext,
 ): Promise<HttpResponseInit> {
-  const config = appConfig();
-  const instanceId = `inventory:${randomUUID()}`;
-  const input: DriftScanInput = {
-    scheduledFor: new Date().toISOString(),
-    jitterSeconds: 0,
-    mode: "report",
-    policy: rolloutPolicyFrom(config),
-  };
-  await client.startNew("driftScan", { instanceId, input });
-  const deadline = Date.now() + 120_000;
-  for (;;) {
-    const status = await findStatus(client, instanceId, {});
-    if (status && !isRunning(status)) {
-      if (String(status.runtimeStatus) !== "Completed")
-        return problem(
-          500,
-          "InventoryFailed",
-          `The inventory scan ${instanceId} ended ${String(status.runtimeStatus)}.`,
-        );
-      return json(200, inventoryOf(status.output as DriftScanOutput));
+  const id = INVENTORY_INSTANCE_ID;
+  const fresh = request.query.get("fresh") === "true";
+  let status = await findStatus(client, id);
+  const age = status ? Date.now() - new Date(status.lastUpdatedTime).getTime() : Infinity;
+  const reusable =
+    status &&
+    (isRunning(status) ||
+      (String(status.runtimeStatus) === "Completed" && age < INVENTORY_MAX_AGE_MS && !fresh));
+  if (!reusable) {
+    if (status) await purgeInventory(client, status);
+    const config = appConfig();
+    const input: DriftScanInput = {
+      scheduledFor: new Date().toISOString(),
+      jitterSeconds: 0,
+      mode: "report",
+      policy: rolloutPolicyFrom(config),
+    };
+    try {
+      await client.startNew("driftScan", { instanceId: id, input });
+      context.log(`Inventory scan ${id} started.`);
+    } catch (error) {
+      // Another request started it a moment ago: wait for that one.
+      if (!isRunning(await findStatus(client, id))) throw error;
     }
-    if (Date.now() > deadline)
-      return problem(504, "InventoryTimeout", `The inventory scan ${instanceId} is still running.`);
-    await new Promise((r) => setTimeout(r, 100));
   }
+  const deadline = Date.now() + INVENTORY_WAIT_MS;
+  for (;;) {
+    status = await findStatus(client, id);
+    if (status && !isRunning(status)) break;
+    if (Date.now() >= deadline) {
+      const location = withCode(`${new URL(request.url).origin}/api/certificates`, request);
+      return json(
+        202,
+        { id, status: "running", message: "The inventory scan is running; ask again at the Location." },
+        { location, "retry-after": "5" },
+      );
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  if (String(status.runtimeStatus) !== "Completed")
+    return problem(500, "InventoryFailed", `The inventory scan ${id} ended ${String(status.runtimeStatus)}.`);
+  return json(200, inventoryOf(status.output as DriftScanOutput));
+}
+
+/** Purges an ended inventory scan and the per-certificate sub-orchestrations its output names. */
+async function purgeInventory(client: DurableClient, status: DurableOrchestrationStatus): Promise<void> {
+  if (isRunning(status)) return;
+  const output = status.output as Partial<DriftScanOutput> | null | undefined;
+  const children = (output?.certificates ?? []).map((c) =>
+    driftCertificateInstanceId(status.instanceId, c.certificate),
+  );
+  for (const child of children) await client.purgeInstanceHistory(child).catch(() => undefined);
+  await client.purgeInstanceHistory(status.instanceId);
 }
 
 /** The inventory view of a report-only scan. */

@@ -33,6 +33,10 @@ export interface DriftScanOutput {
   warnings: Reasoned[];
 }
 
+/** The instance id of a scan's sub-orchestration for one certificate. */
+export const driftCertificateInstanceId = (scanId: string, c: CertificateRef): string =>
+  fitInstanceId(`${scanId}:${idSegment(c.vaultName)}:${idSegment(c.certificateName)}`);
+
 function* driftScanOrchestrator(context: OrchestrationContext): Flow<DriftScanOutput> {
   const input = context.df.getInput<DriftScanInput>();
   // 1. Jitter.
@@ -58,12 +62,7 @@ function* driftScanOrchestrator(context: OrchestrationContext): Flow<DriftScanOu
       mode: input.mode,
       policy: input.policy,
     };
-    return driftCertificate(
-      sub,
-      fitInstanceId(
-        `${context.df.instanceId}:${idSegment(g.certificate.vaultName)}:${idSegment(g.certificate.certificateName)}`,
-      ),
-    );
+    return driftCertificate(sub, driftCertificateInstanceId(context.df.instanceId, g.certificate));
   });
   let certificates: DriftCertificateOutput[] = [];
   if (tasks.length) {

@@ -90,6 +90,23 @@ describe("manual rollouts", () => {
     await world.waitForRollout(won.id);
   });
 
+  it("answers the inventory from one scan, reused while recent, renewed on request", async () => {
+    const first = await world.api("GET", "/api/certificates");
+    assert.equal(first.status, 200, first.text);
+    const inventory = first.body as { scannedAt: string; certificates: { certificateName: string }[] };
+    assert.ok(
+      inventory.certificates.some((c) => c.certificateName === "edge-contoso"),
+      "the inventory lists the certificates",
+    );
+    const again = await world.api("GET", "/api/certificates");
+    assert.equal((again.body as { scannedAt: string }).scannedAt, inventory.scannedAt, "the recent scan");
+    const scan = await world.status("inventory");
+    assert.equal(scan?.runtimeStatus, "Completed", "one scan under a fixed id");
+    const fresh = await world.api("GET", "/api/certificates?fresh=true");
+    assert.equal(fresh.status, 200, fresh.text);
+    assert.ok((fresh.body as { scannedAt: string }).scannedAt > inventory.scannedAt, "a new scan on request");
+  });
+
   it("rolls out a given version to a subset of the targets", async () => {
     const name = "apim-client";
     const v = await newVersion(name);
