@@ -12,7 +12,9 @@ import type { InvocationContext } from "@azure/functions";
 import * as df from "durable-functions";
 import type { DurableClient } from "durable-functions";
 import { rotationInstanceId } from "../src/domain/instanceIds.js";
-import { parseKeyVaultEvent, toEventRecord } from "../src/domain/keyVaultEvent.js";
+import { describeSdkError } from "../src/azure/sdkErrors.js";
+import { composition } from "../src/composition.js";
+import { parseKeyVaultEvent, toEventRecord, type CertificateEvent } from "../src/domain/keyVaultEvent.js";
 import { rolloutPolicyFrom, type RotationInput } from "../src/orchestrations/policy.js";
 import {
   allowedVault,
@@ -22,7 +24,9 @@ import {
   decideEvent,
   eventTriggerDetail,
   findStatus,
+  olderThanCurrent,
   type EventDecision,
+  type VersionCreated,
 } from "../src/orchestrations/triggerSupport.js";
 
 /** Handles one delivered event. */
@@ -60,6 +64,10 @@ export async function keyVaultEventsHandler(
   };
   const decision = decideEvent(e, await findStatus(client, instanceId, { showInput: true }));
   if (decision.action !== "start") return act(decision);
+  if (e.kind === "CertificateNewVersionCreated") {
+    const older = await olderThanVaultCurrent(e);
+    if (older) return act({ action: "skip", reason: older });
+  }
 
   // 3. Start the rotation.
   const input: RotationInput = {
@@ -92,6 +100,32 @@ export async function keyVaultEventsHandler(
   if (e.kind !== "CertificateNewVersionCreated")
     throw new Error(`${what}: ${superseded}; failing the delivery so Event Grid delivers it again.`);
   context.log(`${what}: ${superseded}; nothing new starts (the drift scan catches anything it misses).`);
+}
+
+/**
+ * For a NewVersionCreated: why its version is older than the vault's current one (by Key Vault's
+ * creation times), or undefined. A late event for an older version must not roll it out — least of
+ * all after the newer version's rollout was rolled back. Read errors are thrown (redelivery).
+ */
+async function olderThanVaultCurrent(e: CertificateEvent): Promise<string | undefined> {
+  const c = composition();
+  const certificates = c.certificateClient(c.vaultUrl(e.vaultName) ?? e.vaultUrl);
+  let event, current;
+  try {
+    [event, current] = await Promise.all([
+      certificates.getCertificateVersion(e.certificateName, e.version),
+      certificates.getCertificate(e.certificateName),
+    ]);
+  } catch (error) {
+    const f = describeSdkError(error, `Reading ${e.vaultName}/${e.certificateName}`);
+    if (f.kind === "notFound") return `${f.message} Nothing is rolled out.`;
+    throw error;
+  }
+  const created = (c: typeof current): VersionCreated => ({
+    version: c.properties.version ?? "",
+    ...(c.properties.createdOn ? { createdOn: c.properties.createdOn } : {}),
+  });
+  return olderThanCurrent(created(event), created(current));
 }
 
 df.app.client.eventGrid("keyVaultEvents", { handler: keyVaultEventsHandler });

@@ -281,3 +281,22 @@ export function decideEvent(
     return skip(`version ${e.version} was already replaced (rollout ${runIdOf(report)}).`);
   return { action: "start" };
 }
+
+/** A certificate version and when Key Vault created it. */
+export interface VersionCreated {
+  version: string;
+  createdOn?: Date;
+}
+
+/**
+ * Why a NewVersionCreated for `event` must start nothing because the vault's `current` version was
+ * created after it (the event is late, whatever order events arrived in or how the last rollout
+ * ended), or undefined. Compares Key Vault's creation times, never event times. Pure.
+ */
+export function olderThanCurrent(event: VersionCreated, current: VersionCreated): string | undefined {
+  if (sameVersion(current.version, event.version)) return undefined;
+  if (!event.createdOn || !current.createdOn) return undefined;
+  return current.createdOn.getTime() > event.createdOn.getTime()
+    ? `version ${event.version} (created ${event.createdOn.toISOString()}) is older than the vault's current version ${current.version} (created ${current.createdOn.toISOString()}); it is not rolled out.`
+    : undefined;
+}

@@ -116,6 +116,46 @@ describe("rollouts started by Key Vault events", () => {
     assert.equal((status?.output as RolloutReport).startedAt, first.startedAt, "no second rollout ran");
     assert.deepEqual(await world.served("backend.contoso.test"), [thumb(v2.x509Thumbprint)]);
   });
+
+  it("does not roll out a late NewVersionCreated for an older version after a rollback", async () => {
+    const name = "ingress-tls";
+    const id = rotationInstanceId({ vaultName: VAULT, certificateName: name });
+    const older = await currentVersion(name);
+    const servedBefore = await world.served("backend.contoso.test");
+    const fault = await world.lab.control("POST", "/lab/faults", {
+      service: "edge",
+      kind: "neverPropagate",
+      match: "ingress backend\\.contoso\\.test",
+    });
+    let rolledBack: RolloutReport;
+    try {
+      const policy = await world.certificates.getCertificatePolicy(name);
+      const newer = (await (await world.certificates.beginCreateCertificate(name, policy)).pollUntilDone())
+        .properties.version as string;
+      rolledBack = await world.waitFor("the rollout of the newer version to end", async () => {
+        const s = await world.status(id);
+        const r = s?.output as RolloutReport | undefined;
+        return s?.runtimeStatus === "Completed" && r?.versions.next?.version === newer ? r : undefined;
+      });
+      assert.equal(rolledBack.outcome?.state, "RolledBack", explain(rolledBack));
+    } finally {
+      await world.lab.control("DELETE", `/lab/faults/${(fault.body as { id: string }).id}`);
+    }
+    // The older version's event arrives late (sent now: event order says nothing).
+    const eventId = await world.emitKeyVaultEvent("CertificateNewVersionCreated", name, older.version);
+    await world.waitFor("the late event to be skipped", async () =>
+      world.logs().includes(`Event ${eventId} (CertificateNewVersionCreated kv-contoso/${name}): skipped: `)
+        ? true
+        : undefined,
+    );
+    assert.match(
+      world.logs(),
+      new RegExp(`${older.version} \\(created .*\\) is older than the vault's current`),
+    );
+    const status = await world.status(id);
+    assert.equal((status?.output as RolloutReport).startedAt, rolledBack.startedAt, "no rollout started");
+    assert.deepEqual(await world.served("backend.contoso.test"), servedBefore);
+  });
 });
 
 function thumb(bytes: Uint8Array | undefined): string {

@@ -5,6 +5,7 @@ import type { RotationInput } from "../../../src/orchestrations/policy.js";
 import {
   decideEvent,
   describeRun,
+  olderThanCurrent,
   scheduledOccurrence,
   startedBy,
   type EventDecision,
@@ -211,4 +212,28 @@ test("a timer run is named by the occurrence it runs for, not the second it star
   assert.equal(scheduledOccurrence(timer(occurrence), byHand), byHand, "a run by hand long after is now");
   assert.equal(scheduledOccurrence(timer("0001-01-01T00:00:00Z"), byHand), byHand);
   assert.equal(scheduledOccurrence(undefined, byHand), byHand);
+});
+
+test("a new version created before the vault's current one is late and not rolled out", () => {
+  const t = (iso: string) => new Date(iso);
+  assert.match(
+    olderThanCurrent(
+      { version: "v1", createdOn: t("2026-06-01T10:00:00Z") },
+      { version: "v2", createdOn: t("2026-06-01T11:00:00Z") },
+    ) ?? "",
+    /version v1 .* is older than the vault's current version v2/,
+  );
+  assert.equal(
+    olderThanCurrent({ version: "v2", createdOn: t("2026-06-01T11:00:00Z") }, { version: "V2" }),
+    undefined,
+    "the current version itself",
+  );
+  assert.equal(
+    olderThanCurrent(
+      { version: "v3", createdOn: t("2026-06-01T12:00:00Z") },
+      { version: "v2", createdOn: t("2026-06-01T11:00:00Z") },
+    ),
+    undefined,
+    "newer than current (current read before it settled)",
+  );
 });
