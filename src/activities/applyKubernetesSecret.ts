@@ -23,6 +23,8 @@ import {
   withContent,
 } from "../kubernetes/secretContent.js";
 import {
+  CERTIFICATE_ANNOTATION,
+  ROLE_ANNOTATION,
   ROTATION_ANNOTATION,
   THUMBPRINT_ANNOTATION,
   VERSION_ANNOTATION,
@@ -138,7 +140,13 @@ export async function applyKubernetesSecretHandler(
         metadata: {
           name: step.secretName,
           namespace: step.namespace,
-          annotations: newAnnotations as Record<string, string>,
+          // A Secret we create carries the binding annotations too, so discovery (and a later
+          // rotation or rollback) finds it like a Secret registered by hand.
+          annotations: {
+            [CERTIFICATE_ANNOTATION]: `${certificate.vaultName}/${certificate.certificateName}`,
+            ...(step.writeCa && !step.writeTls ? { [ROLE_ANNOTATION]: "ca" } : {}),
+            ...newAnnotations,
+          } as Record<string, string>,
         },
         type: step.writeTls ? "kubernetes.io/tls" : "Opaque",
         data: content.built.data,

@@ -194,6 +194,12 @@ test("a backup left by another run is not taken as the snapshot of a Secret this
   const created = await apply(plan, step, "k8s-run-B");
   assert.equal(created.status, "applied", JSON.stringify(created));
   if (created.status === "applied") assert.equal(created.snapshot.existed, false);
+  // A Secret we create is registered like one annotated by hand, so discovery finds it later.
+  const fresh = (await readSecret(apis, step.namespace, step.secretName))!;
+  assert.equal(
+    fresh.metadata?.annotations?.["cert-rotation.e2e/certificate"],
+    `${plan.certificate.vaultName}/${plan.certificate.certificateName}`,
+  );
   // The retry of run B must say the same, not restore run A's copy on rollback.
   const retry = await apply(plan, step, "k8s-run-B");
   assert.equal(retry.status, "applied", JSON.stringify(retry));
