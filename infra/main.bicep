@@ -63,11 +63,13 @@ param probeIntervalSeconds int = 15
 @minValue(1)
 param probeDeadlineKubernetesSeconds int = 300
 
+@description('How long the APIM gateway may take to serve the new certificate (a custom-domain update is documented to take 15 minutes or longer).')
 @minValue(1)
-param probeDeadlineApimSeconds int = 1800
+param probeDeadlineApimSeconds int = 3600
 
+@description('How long the Front Door edge may take to serve the new certificate (documented: up to 24 hours to reach every edge location).')
 @minValue(1)
-param probeDeadlineFrontDoorSeconds int = 14400
+param probeDeadlineFrontDoorSeconds int = 86400
 
 @description('Path of the end-to-end request through the whole chain (one the API answers without credentials).')
 param probeEndToEndPath string = '/'

@@ -105,8 +105,10 @@ export interface Config {
     intervalSeconds: number;
     /**
      * `PROBE_DEADLINE_KUBERNETES_SECONDS` (default 300), `PROBE_DEADLINE_APIM_SECONDS` (default
-     * 1800), `PROBE_DEADLINE_FRONT_DOOR_SECONDS` (default 14400): how long a stage may take to serve
-     * the new certificate before the rollout rolls back.
+     * 3600: an APIM custom-domain update is documented to take "15 minutes or longer"),
+     * `PROBE_DEADLINE_FRONT_DOOR_SECONDS` (default 86400: Front Door certificate changes are
+     * documented to take up to 24 hours to reach every edge): how long a stage may take to serve the
+     * new certificate before the rollout rolls back.
      */
     deadlineSeconds: Readonly<Record<Stage, number>>;
     /**
@@ -424,8 +426,8 @@ const SETTINGS = {
   },
   PROBE_INTERVAL_SECONDS: { schema: number(15, { min: 1, max: 3600, int: true }) },
   PROBE_DEADLINE_KUBERNETES_SECONDS: { schema: number(300, { min: 1, int: true }) },
-  PROBE_DEADLINE_APIM_SECONDS: { schema: number(1800, { min: 1, int: true }) },
-  PROBE_DEADLINE_FRONT_DOOR_SECONDS: { schema: number(14400, { min: 1, int: true }) },
+  PROBE_DEADLINE_APIM_SECONDS: { schema: number(3600, { min: 1, int: true }) },
+  PROBE_DEADLINE_FRONT_DOOR_SECONDS: { schema: number(86400, { min: 1, int: true }) },
   PROBE_HOST_OVERRIDES: { schema: hostOverrides, localOnly: true },
   PROBE_END_TO_END_PATH: {
     schema: text("/").pipe(

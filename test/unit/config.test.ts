@@ -46,7 +46,7 @@ test("a minimal environment gets every documented default", () => {
   });
   assert.deepEqual(c.drift, { schedule: "0 0 0,6,12,18 * * *", jitterSeconds: 300, mode: "repair" });
   assert.equal(c.probes.intervalSeconds, 15);
-  assert.deepEqual(c.probes.deadlineSeconds, { kubernetes: 300, apim: 1800, frontDoor: 14400 });
+  assert.deepEqual(c.probes.deadlineSeconds, { kubernetes: 300, apim: 3600, frontDoor: 86400 });
   assert.equal(c.probes.hostOverrides.size, 0);
   assert.deepEqual(c.rollout, {
     stageOrder: ["kubernetes", "apim", "frontDoor"],
