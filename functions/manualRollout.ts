@@ -258,7 +258,16 @@ async function showStatus(client: DurableClient, id: string): Promise<HttpRespon
 async function reportFor(client: DurableClient, id: string): Promise<RolloutReport | undefined> {
   const instanceId = instanceIdOfRun(id) ?? id;
   const live = await liveReport(client, instanceId);
-  if (live && (instanceId === id || runIdOf(live) === id)) return live;
+  if (live && (instanceId === id || runIdOf(live) === id)) {
+    // A running rollout's custom status shows only a few targets (Durable caps it at 16 KB); the whole
+    // report as of the last finished stage is in its audit row, with the live counts beside it.
+    const summary = (live as { summary?: { targets: number; shown: number } }).summary;
+    if (summary && summary.shown < summary.targets) {
+      const full = await auditedReport(runIdOf(live));
+      if (full) return { ...full, progress: summary } as RolloutReport;
+    }
+    return live;
+  }
   return auditedReport(id);
 }
 
