@@ -16,6 +16,9 @@ import type { ClusterStore } from "./store.js";
 export const CERTIFICATE_ANNOTATION = "cert-rotation.e2e/certificate";
 /** Annotation saying how a Secret carries it: `tls` (tls.crt/tls.key) or `ca` (ca.crt). */
 export const ROLE_ANNOTATION = "cert-rotation.e2e/role";
+/** The vault version a Secret carries, and its leaf's SHA-1 thumbprint (as the control plane writes them). */
+export const VERSION_ANNOTATION = "cert-rotation.e2e/version";
+export const THUMBPRINT_ANNOTATION = "cert-rotation.e2e/thumbprint";
 
 const b64 = (s: string) => Buffer.from(s, "utf8").toString("base64");
 
@@ -54,14 +57,23 @@ export async function seedCluster(ctx: LabContext, store: ClusterStore): Promise
     put(RESOURCE.namespaces, { apiVersion: "v1", kind: "Namespace", metadata: meta(ns) });
 
   const certName = seed.certificates.ingress.name;
-  const { chainPem, keyPem, note } = await ingressMaterial(ctx, certName, [
+  const { chainPem, keyPem, note, version, thumbprint } = await ingressMaterial(ctx, certName, [
     ...seed.certificates.ingress.hosts,
   ]);
+  // As the control plane's own writes do, the seeded Secret names the vault version it carries.
+  const carried =
+    version && thumbprint
+      ? { [VERSION_ANNOTATION]: version, [THUMBPRINT_ANNOTATION]: thumbprint }
+      : ({} as Record<string, string>);
   put(RESOURCE.secrets, {
     apiVersion: "v1",
     kind: "Secret",
     metadata: meta(ing.secret, ing.namespace, {
-      annotations: { [CERTIFICATE_ANNOTATION]: `${seed.vault.name}/${certName}`, [ROLE_ANNOTATION]: "tls" },
+      annotations: {
+        [CERTIFICATE_ANNOTATION]: `${seed.vault.name}/${certName}`,
+        [ROLE_ANNOTATION]: "tls",
+        ...carried,
+      },
       labels: { "app.kubernetes.io/name": "backend" },
     }),
     type: "kubernetes.io/tls",
@@ -141,11 +153,17 @@ async function ingressMaterial(
   ctx: LabContext,
   certName: string,
   hosts: string[],
-): Promise<{ chainPem: string; keyPem: string; note?: string }> {
+): Promise<{ chainPem: string; keyPem: string; note?: string; version?: string; thumbprint?: string }> {
   const kv = ctx.registry.get(KEYVAULT_API) as KeyVaultApi | undefined;
   if (kv) {
     const resolved = kv.resolveSecret(`${kv.vaultResourceId(ctx.seed.vault.name)}/secrets/${certName}`);
-    if (resolved?.keyPem) return { chainPem: pemBlocks(resolved.chainPem), keyPem: resolved.keyPem };
+    if (resolved?.keyPem)
+      return {
+        chainPem: pemBlocks(resolved.chainPem),
+        keyPem: resolved.keyPem,
+        version: resolved.version,
+        thumbprint: resolved.thumbprint,
+      };
   }
   const issued = await ctx.pki.issue({
     subject: `CN=${hosts[0]}`,

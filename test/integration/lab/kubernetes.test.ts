@@ -18,6 +18,7 @@ import {
   setHeaderOptions,
   type V1Secret,
 } from "@kubernetes/client-node";
+import type { KeyVaultApi } from "../../../emulator/lab/keyvault/api.js";
 import { startTestLab, type TestLab } from "../../support/lab.js";
 import { kubernetesApi, type KubeChange } from "../../../emulator/lab/kubernetes/api.js";
 import { AKS_SERVER_APP_ID } from "../../../emulator/lab/kubernetes/service.js";
@@ -104,6 +105,17 @@ test("the seed: the ingress TLS Secret, the client CA Secret, the Ingress and th
   const leaf = new X509Certificate(chain);
   assert.match(leaf.subjectAltName ?? "", /DNS:backend\.contoso\.test/);
   assert.match(Buffer.from(tlsSecret.data!["tls.key"]!, "base64").toString(), /BEGIN (RSA |EC )?PRIVATE KEY/);
+  // It names the vault version it carries, as the control plane's writes do.
+  const current = (lab.ctx.registry.get("keyvault") as KeyVaultApi).currentVersion(
+    "kv-contoso",
+    "ingress-tls",
+  )!;
+  assert.equal(tlsSecret.metadata?.annotations?.["cert-rotation.e2e/version"], current.version);
+  assert.equal(
+    tlsSecret.metadata?.annotations?.["cert-rotation.e2e/thumbprint"],
+    leaf.fingerprint.replaceAll(":", ""),
+  );
+  assert.equal(current.thumbprint, leaf.fingerprint.replaceAll(":", ""));
   const ca = await core.readNamespacedSecret({ name: "apim-client-ca", namespace: "api" });
   assert.equal(
     Buffer.from(ca.data!["ca.crt"]!, "base64").toString().trim(),
