@@ -47,6 +47,7 @@ export async function applyFrontDoorProfileHandler(
         name: d.name,
         hostName: d.hostName,
         previousSecretName,
+        ...(prev?.secretVersion && !prev.useLatestVersion ? { previousVersion: prev.secretVersion } : {}),
         ...(prev?.thumbprint ? { previousThumbprint: prev.thumbprint.toUpperCase() } : {}),
       });
       domains.push({

@@ -146,7 +146,7 @@ export function previousOf(snapshot: StepSnapshot | undefined): VersionRef {
         : pick(versionFromSecretId(c?.previousSecretIdentifier), c?.previousThumbprint);
     }
     case "frontDoorProfile":
-      return pick(undefined, snapshot.customDomains[0]?.previousThumbprint);
+      return pick(snapshot.customDomains[0]?.previousVersion, snapshot.customDomains[0]?.previousThumbprint);
   }
 }
 

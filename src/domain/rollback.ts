@@ -45,6 +45,8 @@ export interface FrontDoorProfileSnapshot {
     name: string;
     hostName: string;
     previousSecretName: string;
+    /** The vault version the previous secret pinned (`secretVersion`), when it pinned one. */
+    previousVersion?: string;
     previousThumbprint?: string;
   }[];
   /** The secret created for the new version (deleted once rollback is verified). */
@@ -91,10 +93,8 @@ export interface StageResult {
   finishedAt?: string;
 }
 
-/** Probe expectation after a rollback: the host serves the previous certificate again. */
-export interface RollbackProbe {
-  hostName: string;
-  expect: ProbeSpec["expect"];
+/** Probe expectation after a rollback: the host serves the previous certificate again (at the same addresses). */
+export interface RollbackProbe extends ProbeSpec {
   /** The thumbprint the host should serve again, when the snapshot knew it. */
   thumbprint?: string;
 }

@@ -106,8 +106,13 @@ test("a 409 after one domain moved is busy; calling again finishes; rollback put
   assert.equal(again.status, "applied", JSON.stringify(again));
   if (again.status !== "applied") return;
   assert.deepEqual(
-    again.snapshot.customDomains.map((d) => [d.name, d.previousSecretName, d.previousThumbprint]),
-    step.customDomains.map((d) => [d.name, originalSecret, cert.thumbprint]),
+    again.snapshot.customDomains.map((d) => [
+      d.name,
+      d.previousSecretName,
+      d.previousVersion,
+      d.previousThumbprint,
+    ]),
+    step.customDomains.map((d) => [d.name, originalSecret, cert.version, cert.thumbprint]),
   );
 
   // 3. Rollback: both domains back, the secret we created deleted; a second run changes nothing.

@@ -57,7 +57,11 @@ function snapshot(step: PlanStep): StepSnapshot {
     case "frontDoorProfile":
       return {
         kind: "frontDoorProfile",
-        customDomains: step.customDomains.map((d) => ({ ...d, previousThumbprint: T_OLD })),
+        customDomains: step.customDomains.map((d) => ({
+          ...d,
+          previousVersion: "v1",
+          previousThumbprint: T_OLD,
+        })),
         createdSecretName: step.newSecretName,
       };
   }
@@ -121,7 +125,7 @@ test("previous version and thumbprint are read from each kind of snapshot", () =
   for (const step of plan.stages.flatMap((s) => s.steps)) {
     const p = previousOf(snapshot(step));
     assert.equal(p.thumbprint, T_OLD, step.kind);
-    assert.equal(p.version, step.kind === "frontDoorProfile" ? undefined : "v1", step.kind);
+    assert.equal(p.version, "v1", step.kind);
   }
   assert.deepEqual(previousOf(undefined), {});
 });
