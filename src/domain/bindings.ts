@@ -7,6 +7,7 @@
  * Also: the zod schema of the explicit bindings file (validated here after someone else read it),
  * merging discovered and explicit bindings, and selecting a subset for a manual rollout.
  */
+import { isIPv4, isIPv6 } from "node:net";
 import { z } from "zod";
 import { ArmTypes, normaliseArmId, parseArmId } from "./armIds.js";
 
@@ -36,11 +37,29 @@ export const APIM_HOSTNAME_TYPES = [
 /** One APIM hostname type. */
 export type ApimHostnameType = (typeof APIM_HOSTNAME_TYPES)[number];
 
+/** A place a probe connects to: an IP address or a host name, and a port. */
+export interface ProbeAddress {
+  address: string;
+  port: number;
+}
+
 interface BindingCommon {
   certificate: CertificateRef;
   source: BindingSource;
   /** Extra host names to probe, beyond those the binding kind implies. */
   probeHostNames?: string[];
+  /**
+   * From the bindings file: where to connect to probe this binding's host names instead of resolving
+   * them (the host name still goes in SNI and the Host header, and the certificate is checked
+   * against it); every address must pass. Wins over everything else. An empty list means: resolve
+   * the host names, ignoring {@link BindingCommon.discoveredAddresses}.
+   */
+  probeAddresses?: ProbeAddress[];
+  /**
+   * From discovery: where the service itself says it serves the binding (the APIM gateway, the
+   * Ingress load balancer). Used when the bindings file gives no `probeAddresses`.
+   */
+  discoveredAddresses?: ProbeAddress[];
 }
 
 /** A Front Door (Standard/Premium) customer-certificate secret and the custom domains that use it. */
@@ -107,6 +126,34 @@ export type ProbeExpectation =
 export interface ProbeSpec {
   hostName: string;
   expect: ProbeExpectation;
+  /**
+   * Where to connect instead of resolving `hostName` (SNI, Host header and name validation stay
+   * `hostName`), and where those addresses came from: the bindings file (`explicit`) or discovery.
+   * Absent: resolve the host name.
+   */
+  connectTo?: { source: BindingSource; addresses: ProbeAddress[] };
+}
+
+/** `address:port`, with an IPv6 address in brackets. */
+export function formatProbeAddress(a: ProbeAddress): string {
+  return `${isIPv6(a.address) ? `[${a.address}]` : a.address}:${a.port}`;
+}
+
+/**
+ * Parses a probe address: `10.1.2.3:443`, `apim-contoso.azure-api.net:443`, `[fd00::1]:443`; the port
+ * defaults to 443. Host names are lower-cased. Undefined when it is none of these.
+ */
+export function parseProbeAddress(text: string): ProbeAddress | undefined {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+))(?::(\d{1,5}))?$/.exec(text.trim());
+  if (!m) return undefined;
+  const port = m[3] === undefined ? 443 : Number(m[3]);
+  if (port < 1 || port > 65535) return undefined;
+  if (m[1] !== undefined) return isIPv6(m[1]) ? { address: m[1].toLowerCase(), port } : undefined;
+  const host = normaliseHostName(m[2]!);
+  if (isIPv4(host)) return { address: host, port };
+  return HOST.test(host) && !host.startsWith("*.") && host.length <= 253
+    ? { address: host, port }
+    : undefined;
 }
 
 /** The stage (hop) a binding belongs to. */
@@ -191,7 +238,31 @@ export function probeTargets(binding: Binding): ProbeSpec[] {
           ? binding.ingressHosts
           : [];
   const hosts = unique([...implied, ...(binding.probeHostNames ?? [])].map(normaliseHostName));
-  return hosts.map((hostName) => ({ hostName, expect }));
+  const connectTo = connectionOf(binding);
+  return hosts.map((hostName) => ({ hostName, expect, ...(connectTo ? { connectTo } : {}) }));
+}
+
+/** The binding's probe addresses: the bindings file's (even an empty list), else discovery's. */
+function connectionOf(binding: Binding): ProbeSpec["connectTo"] {
+  const explicit = binding.probeAddresses;
+  const found = binding.discoveredAddresses;
+  if (explicit !== undefined)
+    return explicit.length ? { source: "explicit", addresses: uniqueAddresses(explicit) } : undefined;
+  return found?.length ? { source: "discovered", addresses: uniqueAddresses(found) } : undefined;
+}
+
+const uniqueAddresses = (as: readonly ProbeAddress[]): ProbeAddress[] => [
+  ...new Map(
+    as.map((a) => [formatProbeAddress(a).toLowerCase(), { address: a.address, port: a.port }]),
+  ).values(),
+];
+
+/** A key that tells probes apart: host, expectation and where they connect. */
+export function probeKey(p: ProbeSpec): string {
+  const to = p.connectTo
+    ? `${p.connectTo.source}:${p.connectTo.addresses.map(formatProbeAddress).join(",")}`
+    : "";
+  return `${normaliseHostName(p.hostName)}|${p.expect}|${to.toLowerCase()}`;
 }
 
 /** Whether the target needs the private key exported from Key Vault (we write it ourselves). */
@@ -228,7 +299,8 @@ export function bindsCertificate(binding: Binding, ref: CertificateRef): boolean
 
 /**
  * Merges discovered and explicit bindings: one binding per target id, an explicit binding replacing
- * a discovered one for the same target (in place), the first of any duplicates otherwise kept.
+ * a discovered one for the same target (in place) but keeping the addresses discovery found for it
+ * (its own `probeAddresses` still win), the first of any duplicates otherwise kept.
  */
 export function mergeBindings(discovered: readonly Binding[], explicit: readonly Binding[]): Binding[] {
   const merged = new Map<string, Binding>();
@@ -238,7 +310,8 @@ export function mergeBindings(discovered: readonly Binding[], explicit: readonly
     const id = bindingId(b);
     if (seenExplicit.has(id)) continue;
     seenExplicit.add(id);
-    merged.set(id, b);
+    const found = merged.get(id)?.discoveredAddresses;
+    merged.set(id, found?.length && !b.discoveredAddresses ? { ...b, discoveredAddresses: found } : b);
   }
   return [...merged.values()];
 }
@@ -330,9 +403,20 @@ const certificateRef = z.union(
   { error: 'must be "vault/certificate" or { vaultName, certificateName }' },
 );
 
+const probeAddress = z.string({ error: "must be a string address:port" }).transform((s, ctx) => {
+  const a = parseProbeAddress(s);
+  if (a) return a;
+  ctx.addIssue({
+    code: "custom",
+    message: `must be address:port, e.g. 10.1.2.3:443, apim-contoso.azure-api.net:443 or [fd00::1]:443 (port 1-65535, default 443); '${s}' is not one`,
+  });
+  return z.NEVER;
+});
+
 const common = {
   certificate: certificateRef,
   probeHostNames: z.array(hostName).optional(),
+  probeAddresses: z.array(probeAddress).optional(),
 };
 
 const frontDoorSchema = z.strictObject({

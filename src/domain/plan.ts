@@ -15,6 +15,7 @@ import {
   bindsCertificate,
   describeBinding,
   normaliseHostName,
+  probeKey,
   probeTargets,
   resourceKey,
   stageOf,
@@ -160,10 +161,10 @@ export function frontDoorSecretName(certificateName: string, version: string): s
   return `${certificateName}-${version}`.replace(/[^a-zA-Z0-9-]/g, "-").slice(0, 260);
 }
 
+/** One probe per host, expectation and place to connect (the same host at two addresses is probed at both). */
 const uniqueProbes = (probes: ProbeSpec[]): ProbeSpec[] => {
   const seen = new Map<string, ProbeSpec>();
-  for (const p of probes)
-    if (!seen.has(`${p.hostName}|${p.expect}`)) seen.set(`${p.hostName}|${p.expect}`, p);
+  for (const p of probes) if (!seen.has(probeKey(p))) seen.set(probeKey(p), p);
   return [...seen.values()];
 };
 

@@ -138,7 +138,11 @@ function* probeUntilPrevious(
         kind: "probes",
         probe: {
           stage,
-          probes: group.map((p) => ({ hostName: p.hostName, expect: p.expect })),
+          probes: group.map((p) => ({
+            hostName: p.hostName,
+            expect: p.expect,
+            ...(p.connectTo ? { connectTo: p.connectTo } : {}),
+          })),
           ...(thumbprint
             ? { expectThumbprint: thumbprint }
             : input.newThumbprint

@@ -18,7 +18,7 @@ import { fitInstanceId } from "../domain/instanceIds.js";
 import type { Plan, PlanStage } from "../domain/plan.js";
 import { assembleReport, type ReportStage, type ReportTrigger } from "../domain/report.js";
 import type { ProbeEvidence, Reasoned, StageResult, StepResult } from "../domain/rollback.js";
-import type { ProbeSpec } from "../domain/bindings.js";
+import { probeKey, type ProbeSpec } from "../domain/bindings.js";
 import { applyTarget, errorSentence, waitFailure, type ApplyTargetInput } from "./applyTarget.js";
 import type { RolloutPolicy } from "./policy.js";
 import { pollInstanceId, waitFor } from "./pollUntil.js";
@@ -175,7 +175,7 @@ function attachEvidence(stage: PlanStage, steps: StepResult[], evidence: ProbeEv
 
 function uniqueProbes(probes: ProbeSpec[]): ProbeSpec[] {
   const seen = new Map<string, ProbeSpec>();
-  for (const p of probes) seen.set(`${p.hostName.toLowerCase()}|${p.expect}`, p);
+  for (const p of probes) seen.set(probeKey(p), p);
   return [...seen.values()];
 }
 

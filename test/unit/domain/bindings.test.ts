@@ -8,6 +8,8 @@ import {
   mergeBindings,
   namesToCover,
   parseBindingsFile,
+  parseProbeAddress,
+  probeKey,
   probeTargets,
   requiresExportableKey,
   resourceKey,
@@ -344,3 +346,134 @@ test("parsing never throws, whatever the input", () => {
     assert.equal(parseBindingsFile(input).ok, false);
   }
 });
+
+// ---------------------------------------------------------------------------------------------
+// Probe addresses (S11): where a probe connects when the host name resolves to another hop
+
+const addressCases: { text: string; parsed: { address: string; port: number } | undefined }[] = [
+  { text: "10.1.2.3:443", parsed: { address: "10.1.2.3", port: 443 } },
+  {
+    text: " APIM-Contoso.Azure-API.net:8443 ",
+    parsed: { address: "apim-contoso.azure-api.net", port: 8443 },
+  },
+  { text: "10.1.2.3", parsed: { address: "10.1.2.3", port: 443 } },
+  { text: "[FD00::1]:443", parsed: { address: "fd00::1", port: 443 } },
+  { text: "[fd00::1]", parsed: { address: "fd00::1", port: 443 } },
+  { text: "fd00::1", parsed: undefined },
+  { text: "10.1.2.3:0", parsed: undefined },
+  { text: "10.1.2.3:65536", parsed: undefined },
+  { text: "https://apim-contoso.azure-api.net", parsed: undefined },
+  { text: "*.contoso.com:443", parsed: undefined },
+  { text: "[not-an-ip]:443", parsed: undefined },
+  { text: "", parsed: undefined },
+];
+
+for (const c of addressCases) {
+  test(`the probe address '${c.text}' ${c.parsed ? "parses" : "is refused"}`, () => {
+    assert.deepEqual(parseProbeAddress(c.text), c.parsed);
+  });
+}
+
+test("a binding's file addresses are carried into each of its probes, marked explicit", () => {
+  const b = aKubernetesBinding({
+    ingressHosts: ["api.contoso.com", "www.contoso.com"],
+    probeAddresses: [
+      { address: "10.1.2.3", port: 443 },
+      { address: "10.1.2.3", port: 443 },
+    ],
+    discoveredAddresses: [{ address: "10.9.9.9", port: 443 }],
+  });
+  const connectTo = { source: "explicit", addresses: [{ address: "10.1.2.3", port: 443 }] };
+  assert.deepEqual(probeTargets(b), [
+    { hostName: "api.contoso.com", expect: "serves", connectTo },
+    { hostName: "www.contoso.com", expect: "serves", connectTo },
+  ]);
+});
+
+test("without file addresses the discovered ones are used; an empty file list means resolve the name", () => {
+  const found = [{ address: "apim-contoso.azure-api.net", port: 443 }];
+  assert.deepEqual(probeTargets(anApimHostnameBinding({ discoveredAddresses: found })), [
+    { hostName: "gw.contoso.test", expect: "serves", connectTo: { source: "discovered", addresses: found } },
+  ]);
+  assert.deepEqual(probeTargets(anApimHostnameBinding({ discoveredAddresses: found, probeAddresses: [] })), [
+    { hostName: "gw.contoso.test", expect: "serves" },
+  ]);
+});
+
+test("probes of one host at different addresses are different probes", () => {
+  const [a] = probeTargets(anApimHostnameBinding({ probeAddresses: [{ address: "10.0.0.1", port: 443 }] }));
+  const [b] = probeTargets(anApimHostnameBinding({ probeAddresses: [{ address: "10.0.0.2", port: 443 }] }));
+  const [c] = probeTargets(anApimHostnameBinding({ hostName: "GW.contoso.test" }));
+  assert.notEqual(probeKey(a!), probeKey(b!));
+  assert.notEqual(probeKey(a!), probeKey(c!));
+  assert.equal(probeKey(c!), probeKey(probeTargets(anApimHostnameBinding())[0]!));
+});
+
+test("an explicit binding keeps the addresses discovery found for its target unless it names its own", () => {
+  const found = [{ address: "10.240.0.7", port: 443 }];
+  const discovered = [aKubernetesBinding({ discoveredAddresses: found })];
+  const plain = aKubernetesBinding({ source: "explicit", restartDeployments: ["backend"] });
+  const [merged] = mergeBindings(discovered, [plain]);
+  assert.equal(merged?.source, "explicit");
+  assert.deepEqual(merged?.kind === "kubernetesSecret" && merged.restartDeployments, ["backend"]);
+  assert.deepEqual(merged?.discoveredAddresses, found);
+  const own = aKubernetesBinding({
+    source: "explicit",
+    probeAddresses: [{ address: "10.1.2.3", port: 443 }],
+  });
+  const [ownMerged] = mergeBindings(discovered, [own]);
+  assert.deepEqual(probeTargets(ownMerged!)[0]?.connectTo, {
+    source: "explicit",
+    addresses: [{ address: "10.1.2.3", port: 443 }],
+  });
+});
+
+test("a bindings file with probeAddresses validates into structured addresses", () => {
+  const r = parseBindingsFile(
+    withBinding(1, { probeAddresses: ["10.1.2.3:443", "apim-contoso.azure-api.net:443", "[fd00::5]"] }),
+  );
+  assert.ok(r.ok, JSON.stringify(r));
+  assert.deepEqual(r.bindings[1]?.probeAddresses, [
+    { address: "10.1.2.3", port: 443 },
+    { address: "apim-contoso.azure-api.net", port: 443 },
+    { address: "fd00::5", port: 443 },
+  ]);
+  assert.equal(r.bindings[0]?.probeAddresses, undefined);
+});
+
+const badAddressCases: { name: string; file: unknown; path: string; message: RegExp }[] = [
+  {
+    name: "a probe address with a URL scheme names the list entry",
+    file: withBinding(1, { probeAddresses: ["10.1.2.3:443", "https://apim-contoso.azure-api.net"] }),
+    path: "bindings[1].probeAddresses[1]",
+    message: /address:port.*'https:\/\/apim-contoso\.azure-api\.net' is not one/,
+  },
+  {
+    name: "a probe address with a port out of range names the list entry",
+    file: withBinding(0, { probeAddresses: ["10.1.2.3:99999"] }),
+    path: "bindings[0].probeAddresses[0]",
+    message: /port 1-65535/,
+  },
+  {
+    name: "probeAddresses that is not a list is refused",
+    file: withBinding(2, { probeAddresses: "10.1.2.3:443" }),
+    path: "bindings[2].probeAddresses",
+    message: /./,
+  },
+  {
+    name: "discoveredAddresses cannot be written in the file",
+    file: withBinding(0, { discoveredAddresses: [{ address: "10.1.2.3", port: 443 }] }),
+    path: "bindings[0]",
+    message: /discoveredAddresses/,
+  },
+];
+
+for (const c of badAddressCases) {
+  test(c.name, () => {
+    const r = parseBindingsFile(c.file);
+    assert.ok(!r.ok, "expected the file to be refused");
+    const hit = r.errors.find((e) => e.path === c.path);
+    assert.ok(hit, `no error at ${c.path}: ${JSON.stringify(r.errors)}`);
+    assert.match(hit.message, c.message);
+  });
+}

@@ -218,3 +218,63 @@ test("without Front Door bindings the vault's ARM id is not needed", () => {
   });
   assert.ok(r.ok);
 });
+
+test("a step's probes carry their bindings' addresses; one host at two addresses is probed at both", () => {
+  const at = (address: string) => [{ address, port: 443 }];
+  const p = plan([
+    anApimHostnameBinding({ probeAddresses: at("10.0.0.4") }),
+    anApimCertificateBinding({ probeHostNames: ["gw.contoso.test"], discoveredAddresses: at("10.0.0.4") }),
+    anApimHostnameBinding({
+      serviceId: ids.apim("apim-dr"),
+      hostName: "gw.contoso.test",
+      discoveredAddresses: at("apim-dr.azure-api.net"),
+    }),
+    aKubernetesBinding({ discoveredAddresses: at("10.240.0.7") }),
+  ]);
+  const [k8s, apim, dr] = planSteps(p);
+  assert.deepEqual(k8s?.probes, [
+    {
+      hostName: "backend.contoso.test",
+      expect: "serves",
+      connectTo: { source: "discovered", addresses: at("10.240.0.7") },
+    },
+  ]);
+  assert.deepEqual(apim?.probes, [
+    {
+      hostName: "gw.contoso.test",
+      expect: "serves",
+      connectTo: { source: "explicit", addresses: at("10.0.0.4") },
+    },
+    {
+      hostName: "gw.contoso.test",
+      expect: "accepts",
+      connectTo: { source: "discovered", addresses: at("10.0.0.4") },
+    },
+  ]);
+  assert.deepEqual(dr?.probes, [
+    {
+      hostName: "gw.contoso.test",
+      expect: "serves",
+      connectTo: { source: "discovered", addresses: at("apim-dr.azure-api.net") },
+    },
+  ]);
+});
+
+test("probes that differ only in where they connect stay separate within a step", () => {
+  const p = plan([
+    anApimHostnameBinding({
+      probeHostNames: ["extra.contoso.test"],
+      probeAddresses: [{ address: "10.0.0.4", port: 443 }],
+    }),
+    anApimHostnameBinding({ hostnameType: "Portal", hostName: "extra.contoso.test" }),
+  ]);
+  const [step] = planSteps(p);
+  assert.deepEqual(
+    step?.probes.map((q) => [q.hostName, q.connectTo?.addresses[0]?.address ?? "dns"]),
+    [
+      ["gw.contoso.test", "10.0.0.4"],
+      ["extra.contoso.test", "10.0.0.4"],
+      ["extra.contoso.test", "dns"],
+    ],
+  );
+});
