@@ -14,7 +14,7 @@ export interface TestLab extends Lab {
   stateDir: string;
   /** Calls the lab control API. */
   control(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }>;
-  /** Stops the lab and removes its state folder (unless `keepState`). */
+  /** Stops the lab (once; later calls wait for that stop) and removes its state folder (unless `keepState`). */
   dispose(options?: { keepState?: boolean }): Promise<void>;
 }
 
@@ -33,17 +33,25 @@ export function trustLabCa(caCertPath: string): void {
 
 export async function startTestLab(options: { stateDir?: string } = {}): Promise<TestLab> {
   const stateDir = options.stateDir ?? mkdtempSync(join(tmpdir(), "lab-"));
-  const lab = await startLab({
-    stateDir,
-    ports: "ephemeral",
-    services: labServices({ ephemeralPorts: true }),
-    log: () => {},
-  });
+  let lab: Lab;
+  try {
+    lab = await startLab({
+      stateDir,
+      ports: "ephemeral",
+      services: labServices({ ephemeralPorts: true }),
+      log: () => {},
+    });
+  } catch (error) {
+    // A folder this call made is not left behind by a lab that never started.
+    if (!options.stateDir) rmSync(stateDir, { recursive: true, force: true });
+    throw error;
+  }
   trustLabCa(lab.endpoints.env.NODE_EXTRA_CA_CERTS!);
   for (const [k, v] of Object.entries(lab.endpoints.env)) {
     if (k !== "NODE_OPTIONS") process.env[k] = v;
   }
   const controlUrl = lab.ctx.servers.control.url;
+  let stopped: Promise<void> | undefined;
   return {
     ...lab,
     stateDir,
@@ -57,7 +65,10 @@ export async function startTestLab(options: { stateDir?: string } = {}): Promise
       return { status: res.status, body: text ? JSON.parse(text) : undefined };
     },
     async dispose(opts) {
-      await lab.stop();
+      // Idempotent: a test that restarts the lab on the same folder may fail before it has a new one,
+      // and the file's after() then disposes the old one again.
+      stopped ??= lab.stop();
+      await stopped;
       if (!opts?.keepState) rmSync(stateDir, { recursive: true, force: true });
     },
   };

@@ -29,7 +29,13 @@ export interface ActivityWorld {
 /** Starts the lab (and Azurite when `storage`), installs a composition pointed at them. */
 export async function startActivityWorld(options: { storage?: boolean } = {}): Promise<ActivityWorld> {
   const lab = await startTestLab();
-  const azurite = options.storage ? await startTestAzurite() : undefined;
+  let azurite: AzuriteHandle | undefined;
+  try {
+    azurite = options.storage ? await startTestAzurite() : undefined;
+  } catch (error) {
+    await lab.dispose();
+    throw error;
+  }
   const base: LabSettingsOptions = azurite ? { storageConnectionString: azurite.connectionString } : {};
   const logs: string[] = [];
   let n = 0;

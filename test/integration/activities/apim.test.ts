@@ -25,7 +25,7 @@ let w: ActivityWorld;
 before(async () => {
   w = await startActivityWorld({ storage: true });
 });
-after(async () => w.dispose());
+after(async () => w?.dispose());
 
 const vaultName = SEED.vault.name;
 

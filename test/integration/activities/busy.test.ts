@@ -23,7 +23,7 @@ let w: ActivityWorld;
 before(async () => {
   w = await startActivityWorld({ storage: true });
 });
-after(async () => w.dispose());
+after(async () => w?.dispose());
 
 /** The APIM step of the seeded gateway certificate, pointed at a version id nobody uses. */
 async function apimStep() {

@@ -23,8 +23,8 @@ before(async () => {
   dir = mkdtempSync(join(tmpdir(), "bindings-"));
 });
 after(async () => {
-  rmSync(dir, { recursive: true, force: true });
-  await w.dispose();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+  await w?.dispose();
 });
 
 const vaultName = SEED.vault.name;

@@ -35,7 +35,7 @@ before(async () => {
   w = await startActivityWorld({ storage: true });
   kv = new CertificateClient(w.composition.vaultUrl(SEED.vault.name)!, new DefaultAzureCredential());
 });
-after(async () => w.dispose());
+after(async () => w?.dispose());
 
 const vaultName = SEED.vault.name;
 type Found = Extract<ReadCertificateOutput, { found: true }>;

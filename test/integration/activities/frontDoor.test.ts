@@ -23,7 +23,7 @@ let w: ActivityWorld;
 before(async () => {
   w = await startActivityWorld();
 });
-after(async () => w.dispose());
+after(async () => w?.dispose());
 
 const vaultName = SEED.vault.name;
 const certificateName = SEED.certificates.edge.name;

@@ -67,7 +67,7 @@ before(async () => {
 });
 after(async () => {
   await Promise.all([notFound, badGateway, ok].map((o) => o?.close()));
-  await w.dispose();
+  await w?.dispose();
 });
 
 const ingressHost = SEED.certificates.ingress.hosts[0]!;

@@ -27,7 +27,7 @@ before(async () => {
   // Azurite: the APIM write keeps its snapshot in Table storage before it writes.
   w = await startActivityWorld({ storage: true });
 });
-after(async () => w.dispose());
+after(async () => w?.dispose());
 
 const vaultName = SEED.vault.name;
 type Found = Extract<ReadCertificateOutput, { found: true }>;

@@ -5,12 +5,13 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { TableClient } from "@azure/data-tables";
 import { QueueClient } from "@azure/storage-queue";
-import { ensureAzurite } from "../../../emulator/host/azurite.js";
+import { ensureAzurite, type AzuriteHandle } from "../../../emulator/host/azurite.js";
 
 test("an ephemeral Azurite serves tables and queues and keeps its data across a restart", async () => {
   const location = mkdtempSync(join(tmpdir(), "azurite-test-"));
+  let first: AzuriteHandle | undefined;
   try {
-    const first = await ensureAzurite({ location, ports: "ephemeral" });
+    first = await ensureAzurite({ location, ports: "ephemeral" });
     assert.equal(first.started, true);
     assert.equal(first.storageSetting, first.connectionString);
     const table = TableClient.fromConnectionString(first.connectionString, "hostprobe", {
@@ -22,6 +23,7 @@ test("an ephemeral Azurite serves tables and queues and keeps its data across a 
     await queue.createIfNotExists();
     await queue.sendMessage("hello");
     await first.stop();
+    first = undefined;
 
     const second = await ensureAzurite({ location, ports: "ephemeral" });
     try {
@@ -35,6 +37,8 @@ test("an ephemeral Azurite serves tables and queues and keeps its data across a 
       await second.stop();
     }
   } finally {
+    // The first emulator is still running when an assertion before its restart failed.
+    await first?.stop();
     rmSync(location, { recursive: true, force: true });
   }
 });

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -87,6 +87,7 @@ describe("Durable instances survive a killed host", () => {
   after(async () => {
     for (const child of children) await kill(child);
     await azurite?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   it("resumes after kill -9: completed activities run once, interrupted ones run again", async () => {

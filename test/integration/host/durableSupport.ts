@@ -2,7 +2,7 @@
  * Shared helpers of the Durable host tests: a private Azurite, a host on the sample app, HTTP helpers and
  * polling with a deadline.
  */
-import { mkdtempSync, readFileSync, existsSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -33,10 +33,16 @@ export interface DurableFixture {
   stop(): Promise<void>;
 }
 
-/** Starts a private Azurite and a host on the sample app with time scale `timeScale`. */
+/** Starts a private Azurite and a host on the sample app with time scale `timeScale`; `stop` removes both and the folder. */
 export async function startDurableFixture(timeScale = 100): Promise<DurableFixture> {
   const dir = mkdtempSync(join(tmpdir(), "durable-host-"));
-  const azurite = await ensureAzurite({ location: join(dir, "azurite"), ports: "ephemeral" });
+  let azurite: AzuriteHandle;
+  try {
+    azurite = await ensureAzurite({ location: join(dir, "azurite"), ports: "ephemeral" });
+  } catch (error) {
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
   const recordFile = join(dir, "records.jsonl");
   try {
     const host = await startHost({
@@ -58,12 +64,17 @@ export async function startDurableFixture(timeScale = 100): Promise<DurableFixtu
       code,
       api: `${host.baseUrl}/runtime/webhooks/durabletask`,
       stop: async () => {
-        await host.stop();
-        await azurite.stop();
+        try {
+          await host.stop();
+        } finally {
+          await azurite.stop();
+          rmSync(dir, { recursive: true, force: true });
+        }
       },
     };
   } catch (error) {
     await azurite.stop();
+    rmSync(dir, { recursive: true, force: true });
     throw error;
   }
 }

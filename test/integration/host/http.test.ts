@@ -139,17 +139,21 @@ describe("HTTP triggers through the local host", () => {
 describe("host state across restarts", () => {
   test("keys are generated at first start and kept in the state folder", async () => {
     const first = await startSampleHost();
-    const master = first.host.masterKey;
-    const fnKey = first.host.functionKey("getItem");
-    await first.host.stop();
-    const second = await startSampleHost({ stateDir: first.stateDir });
     try {
-      assert.equal(second.host.masterKey, master);
-      assert.equal(second.host.functionKey("getItem"), fnKey);
-      const res = await fetch(`${second.host.baseUrl}/api/items/9?code=${fnKey}`);
-      assert.equal(res.status, 200, "the app was loaded again and the old key still works");
+      const master = first.host.masterKey;
+      const fnKey = first.host.functionKey("getItem");
+      await first.host.stop();
+      const second = await startSampleHost({ stateDir: first.stateDir });
+      try {
+        assert.equal(second.host.masterKey, master);
+        assert.equal(second.host.functionKey("getItem"), fnKey);
+        const res = await fetch(`${second.host.baseUrl}/api/items/9?code=${fnKey}`);
+        assert.equal(res.status, 200, "the app was loaded again and the old key still works");
+      } finally {
+        await second.stop();
+      }
     } finally {
-      await second.stop();
+      // Stops the first host if the test failed before it did, and removes the shared state folder.
       await first.stop();
     }
   });

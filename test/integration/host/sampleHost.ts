@@ -48,17 +48,23 @@ export async function startSampleHost(options: Partial<HostOptions> = {}): Promi
   const stateDir = options.stateDir ?? mkdtempSync(join(tmpdir(), "host-test-"));
   const recordFile = join(stateDir, "records.jsonl");
   const logs: { line: string; level: LogLevel }[] = [];
-  const host = await startHost({
-    appDir: sampleAppDir,
-    port: 0,
-    extensions: [],
-    azurite: false,
-    logLevel: "debug",
-    logSink: (line, level) => logs.push({ line, level }),
-    ...options,
-    stateDir,
-    settings: { SAMPLE_RECORD_FILE: recordFile, ...options.settings },
-  });
+  let host: RunningHost;
+  try {
+    host = await startHost({
+      appDir: sampleAppDir,
+      port: 0,
+      extensions: [],
+      azurite: false,
+      logLevel: "debug",
+      logSink: (line, level) => logs.push({ line, level }),
+      ...options,
+      stateDir,
+      settings: { SAMPLE_RECORD_FILE: recordFile, ...options.settings },
+    });
+  } catch (error) {
+    if (!options.stateDir) rmSync(stateDir, { recursive: true, force: true });
+    throw error;
+  }
   const records = (kind?: string): SampleRecord[] => {
     if (!existsSync(recordFile)) return [];
     const all = readFileSync(recordFile, "utf8")

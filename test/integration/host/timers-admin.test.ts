@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -126,17 +126,22 @@ describe("the timer schedule monitor", () => {
         nightly: { last: new Date(Date.now() - 90_000_000).toISOString(), next: missed, lastUpdated: missed },
       }),
     );
-    const sample = await startSampleHost({ stateDir });
+    // startSampleHost removes only a folder it made itself.
     try {
-      const runs = await waitFor("the past-due nightly run", () => {
-        const found = sample.records("timer").filter((r) => r.functionName === "nightly");
-        return found.length > 0 ? found : undefined;
-      });
-      const timer = runs[0]?.timer as TimerValue;
-      assert.equal(timer.isPastDue, true);
-      assert.equal(timer.scheduleStatus.last, missed);
+      const sample = await startSampleHost({ stateDir });
+      try {
+        const runs = await waitFor("the past-due nightly run", () => {
+          const found = sample.records("timer").filter((r) => r.functionName === "nightly");
+          return found.length > 0 ? found : undefined;
+        });
+        const timer = runs[0]?.timer as TimerValue;
+        assert.equal(timer.isPastDue, true);
+        assert.equal(timer.scheduleStatus.last, missed);
+      } finally {
+        await sample.stop();
+      }
     } finally {
-      await sample.stop();
+      rmSync(stateDir, { recursive: true, force: true });
     }
   });
 });

@@ -20,7 +20,7 @@ before(async () => {
   const { rg, service } = ids();
   seeded = (await apimClient(lab).apiManagementService.get(rg, service)).hostnameConfigurations!;
 });
-after(() => lab.dispose());
+after(() => lab?.dispose());
 beforeEach(async () => {
   await lab.control("DELETE", "/lab/faults?service=arm");
   await lab.control("POST", "/lab/arm/settings", {

@@ -15,7 +15,7 @@ let lab: TestLab;
 before(async () => {
   lab = await startTestLab();
 });
-after(() => lab.dispose());
+after(() => lab?.dispose());
 
 const seed = () => lab.ctx.seed;
 const profilePath = () =>

@@ -16,7 +16,7 @@ const poll = { updateIntervalInMs: 20 };
 before(async () => {
   lab = await startTestLab();
 });
-after(() => lab.dispose());
+after(() => lab?.dispose());
 beforeEach(async () => {
   await lab.control("DELETE", "/lab/faults?service=arm");
   await lab.control("POST", "/lab/arm/settings", {

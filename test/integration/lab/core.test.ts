@@ -7,7 +7,7 @@ let lab: TestLab;
 before(async () => {
   lab = await startTestLab();
 });
-after(() => lab.dispose());
+after(() => lab?.dispose());
 
 test("DefaultAzureCredential gets a lab token through the App Service managed identity endpoint", async () => {
   const credential = new DefaultAzureCredential();

@@ -132,8 +132,8 @@ beforeEach(async () => {
 });
 
 after(async () => {
-  await edge.close();
-  rmSync(dir, { recursive: true, force: true });
+  await edge?.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 test("each hop serves its own names by SNI and refuses names it does not host", async () => {

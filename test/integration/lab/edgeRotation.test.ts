@@ -137,7 +137,7 @@ before(async () => {
     200,
   );
 });
-after(() => lab.dispose());
+after(() => lab?.dispose());
 
 test("endpoints.json maps every seeded host name to its hop and locations, and the seeded chain answers", async () => {
   const map = (lab.endpoints.edge as { hosts: Record<string, Record<string, string>> }).hosts;

@@ -37,8 +37,8 @@ before(async () => {
   certs = certificateClient(lab, new DefaultAzureCredential());
 });
 after(async () => {
-  await hook.close();
-  await lab.dispose();
+  await hook?.close();
+  await lab?.dispose();
 });
 
 const subscribe = (body: Record<string, unknown>) =>

@@ -13,7 +13,7 @@ let lab: TestLab;
 before(async () => {
   lab = await startTestLab();
 });
-after(() => lab.dispose());
+after(() => lab?.dispose());
 
 const edge = () => lab.ctx.seed.certificates.edge.name;
 const asIdentity = (name: keyof TestLab["ctx"]["seed"]["identities"]) =>

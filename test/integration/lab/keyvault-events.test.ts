@@ -25,8 +25,8 @@ before(async () => {
   }
 });
 after(async () => {
-  await hook.close();
-  await lab.dispose();
+  await hook?.close();
+  await lab?.dispose();
 });
 
 /** Tokens carry lab-clock expiry, so each step after moving the clock uses a token minted at lab time. */

@@ -21,28 +21,31 @@ test("a restart with the same state folder keeps certificate versions, secrets, 
     let cer: Buffer;
     {
       const lab = await startTestLab({ stateDir });
-      await lab.control("POST", "/lab/keyvault/settings", { createDelayMs: 50 });
-      const certs = certificateClient(lab, new DefaultAzureCredential());
-      for (let i = 0; i < 2; i++) {
-        await (
-          await certs.beginCreateCertificate(
-            name,
-            { issuerName: "LabCA", subject: "CN=restart.test" },
-            { intervalInMs: 50 },
-          )
-        ).pollUntilDone();
+      try {
+        await lab.control("POST", "/lab/keyvault/settings", { createDelayMs: 50 });
+        const certs = certificateClient(lab, new DefaultAzureCredential());
+        for (let i = 0; i < 2; i++) {
+          await (
+            await certs.beginCreateCertificate(
+              name,
+              { issuerName: "LabCA", subject: "CN=restart.test" },
+              { intervalInMs: 50 },
+            )
+          ).pollUntilDone();
+        }
+        versions = [];
+        for await (const v of certs.listPropertiesOfCertificateVersions(name)) versions.push(v.version!);
+        cer = Buffer.from((await certs.getCertificate(name)).cer!);
+        await certs.createIssuer("kept-ca", "LabCA");
+        const sub = await lab.control("POST", "/lab/eventgrid/subscriptions", {
+          name: "kept-sub",
+          endpointUrl: "https://example.invalid/webhook",
+          schema: "EventGridSchema",
+        });
+        assert.equal(sub.status, 400, "an unreachable webhook fails the handshake");
+      } finally {
+        await lab.dispose({ keepState: true });
       }
-      versions = [];
-      for await (const v of certs.listPropertiesOfCertificateVersions(name)) versions.push(v.version!);
-      cer = Buffer.from((await certs.getCertificate(name)).cer!);
-      await certs.createIssuer("kept-ca", "LabCA");
-      const sub = await lab.control("POST", "/lab/eventgrid/subscriptions", {
-        name: "kept-sub",
-        endpointUrl: "https://example.invalid/webhook",
-        schema: "EventGridSchema",
-      });
-      assert.equal(sub.status, 400, "an unreachable webhook fails the handshake");
-      await lab.dispose({ keepState: true });
     }
     const lab = await startTestLab({ stateDir });
     try {

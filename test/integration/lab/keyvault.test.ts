@@ -35,7 +35,7 @@ before(async () => {
   certs = certificateClient(lab, credential);
   secrets = secretClient(lab, credential);
 });
-after(() => lab.dispose());
+after(() => lab?.dispose());
 
 const selfPolicy = (subject: string, extra: Partial<CertificatePolicy> = {}): CertificatePolicy => ({
   issuerName: WellKnownIssuer.Self,

@@ -21,7 +21,7 @@ before(async () => {
   lab = await startTestLab();
   kubeconfig = lab.endpoints.kubeconfig as string;
 });
-after(() => lab.dispose());
+after(() => lab?.dispose());
 
 interface Run {
   code: number;

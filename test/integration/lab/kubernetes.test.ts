@@ -33,7 +33,7 @@ before(async () => {
   kc.loadFromFile(lab.endpoints.kubeconfig as string);
   core = kc.makeApiClient(CoreV1Api);
 });
-after(() => lab.dispose());
+after(() => lab?.dispose());
 
 interface StatusBody {
   kind: string;
