@@ -5,8 +5,15 @@
  * the entity), Kubernetes Secrets annotated with their vault certificate (with the Ingress hosts
  * using them), plus the explicit bindings file. One scope failing becomes a warning, never hides
  * the others.
+ *
+ * Each binding also gets the addresses its service says it serves from, where the service states
+ * them (`discoveredAddresses`): probes connect there instead of resolving the public host name, which
+ * at an inner hop often resolves to the hop in front of it. APIM: see {@link apimAddresses};
+ * Kubernetes: the Ingresses' `status.loadBalancer`; Front Door: none (it is the outermost hop, so
+ * its custom domain's own DNS is what clients reach).
  */
 import { readFile } from "node:fs/promises";
+import type { AdditionalLocation, ApiManagementServiceResource } from "@azure/arm-apimanagement";
 import YAML from "yaml";
 import type { Composition } from "./composition.js";
 import type { ArmScope } from "./config.js";
@@ -17,6 +24,7 @@ import {
   type ApimHostnameType,
   type Binding,
   type CertificateRef,
+  type ProbeAddress,
 } from "./domain/bindings.js";
 import type { Reasoned } from "./domain/rollback.js";
 import { describeSdkError } from "./azure/sdkErrors.js";
@@ -156,6 +164,60 @@ export async function discoverFrontDoor(
   }
 }
 
+const urlAddress = (url: string | undefined): ProbeAddress[] => {
+  try {
+    const u = url ? new URL(url) : undefined;
+    return u?.hostname ? [{ address: u.hostname.toLowerCase(), port: u.port ? Number(u.port) : 443 }] : [];
+  } catch {
+    return [];
+  }
+};
+
+/**
+ * Where an APIM service serves a hostname of `type` (`undefined`: its gateway, where the backend
+ * client certificates of `certificates` entities are used), as the service's own properties state it:
+ * - `virtualNetworkType: Internal`: the private IP addresses of every location (the only way in;
+ *   every endpoint sits behind the internal load balancer), port 443;
+ * - otherwise the built-in host name of that endpoint (`gatewayUrl` for Proxy — the regional
+ *   gateway of each location when there are additional locations, every one must serve —,
+ *   `portalUrl`, `developerPortalUrl`, `managementApiUrl`, `scmUrl`): the name a custom domain is a
+ *   CNAME of, resolving to the public address or, with a private endpoint, through its private DNS zone.
+ * ConfigurationApi states no address: none (the host name is resolved).
+ */
+export function apimAddresses(
+  service: ApiManagementServiceResource,
+  type: ApimHostnameType | undefined,
+): ProbeAddress[] {
+  const locations: AdditionalLocation[] = service.additionalLocations ?? [];
+  if (service.virtualNetworkType === "Internal") {
+    return [...(service.privateIPAddresses ?? []), ...locations.flatMap((l) => l.privateIPAddresses ?? [])]
+      .filter((ip) => ip.trim() !== "")
+      .map((ip) => ({ address: ip.trim(), port: 443 }));
+  }
+  switch (type ?? "Proxy") {
+    case "Proxy":
+      return locations.length
+        ? [
+            ...(service.disableGateway ? [] : urlAddress(service.gatewayRegionalUrl)),
+            ...locations.filter((l) => !l.disableGateway).flatMap((l) => urlAddress(l.gatewayRegionalUrl)),
+          ]
+        : urlAddress(service.gatewayUrl);
+    case "Portal":
+      return urlAddress(service.portalUrl);
+    case "DeveloperPortal":
+      return urlAddress(service.developerPortalUrl);
+    case "Management":
+      return urlAddress(service.managementApiUrl);
+    case "Scm":
+      return urlAddress(service.scmUrl);
+    default:
+      return [];
+  }
+}
+
+const withAddresses = (addresses: ProbeAddress[]) =>
+  addresses.length ? { discoveredAddresses: addresses } : {};
+
 /** APIM hostnames and certificate entities referencing `ref` (or any certificate). */
 export async function discoverApim(
   c: Composition,
@@ -187,6 +249,7 @@ export async function discoverApim(
             serviceId: svc.id,
             hostnameType: h.type as ApimHostnameType,
             hostName: h.hostName,
+            ...withAddresses(apimAddresses(service, h.type as ApimHostnameType)),
           });
         }
         const entities: { id: string; vault: VaultReference }[] = [];
@@ -209,6 +272,7 @@ export async function discoverApim(
             backendIds: backends
               .filter((b) => b.certificateIds.some((id) => same(id.split("/").pop() ?? id, e.id)))
               .map((b) => b.id),
+            ...withAddresses(apimAddresses(service, undefined)),
           });
         }
       } catch (e) {
@@ -246,6 +310,7 @@ export async function discoverKubernetes(
             role: s.role,
             ingressHosts: s.ingressHosts,
             restartDeployments: s.restartDeployments,
+            ...withAddresses(s.ingressAddresses),
           });
         }
       } catch (e) {

@@ -3,7 +3,12 @@
  * served from (e.g. each Front Door edge location) must present a valid chain for the name and,
  * for `serves` probes, the expected leaf — plus, for `accepts` probes and `endToEnd`, HTTPS requests.
  * A `serves` probe with no expected leaf is never reported as verified (see {@link ServesJudgement}).
+ *
+ * Where a probe connects (see {@link probeTargetsOf}): its binding's probe addresses when it has
+ * some, else the host name resolved; SNI, the Host header and name validation are always the host
+ * name, so a hop behind another one that serves the same public name is still probed itself.
  */
+import { isIP } from "node:net";
 import type { InvocationContext } from "@azure/functions";
 import * as df from "durable-functions";
 import { composition, type Composition } from "../composition.js";
@@ -15,10 +20,47 @@ import { handshake, type ProbeTarget } from "../probe/tlsProbe.js";
 import type { ProbeEndpointsInput, ProbeEndpointsOutput } from "./contracts.js";
 import type { TypedActivity } from "./typed.js";
 
+/**
+ * Where a name is reached: an IP address as it is; a host name through `PROBE_HOST_OVERRIDES` (the
+ * lab's stand-in for DNS, which gives the lab listener's port too), else by DNS at `port`.
+ */
+function resolveName(c: Composition, name: string, port: number): ProbeTarget[] {
+  if (isIP(name)) return [{ address: name, port }];
+  const o = c.config.probes.hostOverrides.get(name.toLowerCase().replace(/\.$/, ""));
+  return o && o.length ? [...o] : [{ address: name, port }];
+}
+
+const unique = (ts: ProbeTarget[]): ProbeTarget[] => [
+  ...new Map(ts.map((t) => [`${t.address.toLowerCase()}|${t.port}`, t])).values(),
+];
+
 /** The addresses a host name is served from: `PROBE_HOST_OVERRIDES`, else DNS on port 443. */
 export function targetsOf(c: Composition, host: string): ProbeTarget[] {
-  const o = c.config.probes.hostOverrides.get(host.toLowerCase());
-  return o && o.length ? [...o] : [{ address: host, port: 443 }];
+  return resolveName(c, host, 443);
+}
+
+/**
+ * Where a probe connects, first match wins:
+ * 1. the bindings file's `probeAddresses` of its binding;
+ * 2. `PROBE_HOST_OVERRIDES` for the host name (lab only: where the lab serves the name; it stands
+ *    before discovered addresses, which in the lab are the services' emulated self-reports — an
+ *    Ingress status of 127.0.0.1 without the lab's port);
+ * 3. the addresses discovery found (Ingress load balancer, APIM gateway);
+ * 4. the host name by DNS, port 443.
+ * An address given as a host name is itself resolved (through `PROBE_HOST_OVERRIDES` in the lab).
+ */
+export function probeTargetsOf(
+  c: Composition,
+  probe: Pick<ProbeSpec, "hostName" | "connectTo">,
+): ProbeTarget[] {
+  const to = probe.connectTo;
+  const via = (addresses: readonly { address: string; port: number }[]) =>
+    unique(addresses.flatMap((a) => resolveName(c, a.address, a.port)));
+  if (to?.source === "explicit" && to.addresses.length) return via(to.addresses);
+  const o = c.config.probes.hostOverrides.get(probe.hostName.toLowerCase());
+  if (o && o.length) return [...o];
+  if (to?.addresses.length) return via(to.addresses);
+  return targetsOf(c, probe.hostName);
 }
 
 const at = (t: ProbeTarget) => `${t.address}:${t.port}`;
@@ -66,7 +108,7 @@ export async function probeOne(
   roots: string[],
   judge?: ServesJudgement,
 ): Promise<ProbeEvidence[]> {
-  const targets = targetsOf(c, probe.hostName);
+  const targets = probeTargetsOf(c, probe);
   return Promise.all(
     targets.map(async (t): Promise<ProbeEvidence> => {
       const now = () => c.now().toISOString();

@@ -8,9 +8,11 @@ import {
   CoreV1Api,
   NetworkingV1Api,
   type KubeConfig,
+  type V1Ingress,
   type V1Secret,
 } from "@kubernetes/client-node";
 import { PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
+import { formatProbeAddress, type ProbeAddress } from "../domain/bindings.js";
 
 /** Annotation naming the Key Vault certificate (`<vault>/<certificate>`) a Secret carries. */
 export const CERTIFICATE_ANNOTATION = "cert-rotation.e2e/certificate";
@@ -37,7 +39,30 @@ export interface AnnotatedSecret {
   certificateName: string;
   role: "tls" | "ca";
   ingressHosts: string[];
+  /**
+   * Where those Ingresses are served: their `status.loadBalancer.ingress` (IP or host name), when
+   * every Ingress using the Secret that has a status reports the same addresses; empty otherwise.
+   */
+  ingressAddresses: ProbeAddress[];
   restartDeployments: string[];
+}
+
+/**
+ * The addresses an Ingress's controller published in `status.loadBalancer.ingress`: each entry's IP
+ * (else host name) on port 443 — or, when the entry lists ports without 443, on its only TCP port
+ * (an entry listing several other ports is skipped: which one speaks TLS is not known).
+ */
+export function ingressStatusAddresses(ing: V1Ingress): ProbeAddress[] {
+  const out: ProbeAddress[] = [];
+  for (const e of ing.status?.loadBalancer?.ingress ?? []) {
+    const address = e.ip?.trim() || e.hostname?.trim().toLowerCase();
+    if (!address) continue;
+    const tcp = (e.ports ?? []).filter((p) => !p.error && (p.protocol ?? "TCP").toUpperCase() === "TCP");
+    const port =
+      tcp.length === 0 || tcp.some((p) => p.port === 443) ? 443 : tcp.length === 1 ? tcp[0]!.port : 0;
+    if (port > 0) out.push({ address, port });
+  }
+  return out;
 }
 
 /** API clients of one cluster. */
@@ -69,18 +94,26 @@ export async function findAnnotatedSecrets(apis: KubeApis, namespace: string): P
     const name = s.metadata.name;
     const role = a[ROLE_ANNOTATION]?.trim().toLowerCase() === "ca" ? "ca" : "tls";
     const hosts = new Set<string>();
+    const addressSets = new Map<string, ProbeAddress[]>();
     for (const ing of ingresses.items) {
       const ia = ing.metadata?.annotations ?? {};
+      let uses = false;
       if (role === "tls") {
         for (const t of ing.spec?.tls ?? [])
-          if (t.secretName === name) for (const h of t.hosts ?? []) hosts.add(h);
+          if (t.secretName === name) {
+            uses = true;
+            for (const h of t.hosts ?? []) hosts.add(h);
+          }
       } else {
         const refs = [ia[AUTH_TLS_SECRET], ia[PROXY_SSL_SECRET]].filter((x): x is string => !!x);
         if (refs.some((r) => r === `${namespace}/${name}` || r === name)) {
+          uses = true;
           for (const r of ing.spec?.rules ?? []) if (r.host) hosts.add(r.host);
           for (const t of ing.spec?.tls ?? []) for (const h of t.hosts ?? []) hosts.add(h);
         }
       }
+      const addresses = uses ? ingressStatusAddresses(ing) : [];
+      if (addresses.length) addressSets.set(addresses.map(formatProbeAddress).sort().join(","), addresses);
     }
     out.push({
       namespace,
@@ -89,6 +122,8 @@ export async function findAnnotatedSecrets(apis: KubeApis, namespace: string): P
       certificateName: m[2]!,
       role,
       ingressHosts: [...hosts],
+      // Ingresses of one Secret published different addresses: which serves which host is unknown.
+      ingressAddresses: addressSets.size === 1 ? [...addressSets.values()][0]! : [],
       restartDeployments: (a[RESTART_ANNOTATION] ?? "")
         .split(",")
         .map((d) => d.trim())
