@@ -275,14 +275,23 @@ describe("Durable Functions on the local host", () => {
 
   it("suspends, resumes, terminates, and answers 404/410 like the Durable HTTP API", async () => {
     const links = await start("durableWaitForever");
+    const witness = await start("durableWaitForever");
     await waitForStatus(links.statusQueryGetUri, ["Running"]);
+    await waitForStatus(witness.statusQueryGetUri, ["Running"]);
     assert.equal((await postJson(links.suspendPostUri.replace("{text}", "pause"))).status, 202);
     await waitForStatus(links.statusQueryGetUri, ["Suspended"]);
     assert.equal(
       (await postJson(links.sendEventPostUri.replace("{eventName}", "go"), "while suspended")).status,
       202,
     );
-    await new Promise((r) => setTimeout(r, 200));
+    // The event must NOT complete the suspended instance. Instead of a fixed sleep, the same event is
+    // raised afterwards to a running instance: once that one has completed, the earlier event has had
+    // its turn (the host serves instances in arrival order), and the suspended one must still be waiting.
+    assert.equal(
+      (await postJson(witness.sendEventPostUri.replace("{eventName}", "go"), "witness")).status,
+      202,
+    );
+    assert.deepEqual((await waitForStatus(witness.statusQueryGetUri)).output, { got: "witness" });
     assert.equal(((await request(links.statusQueryGetUri)).body as StatusBody).runtimeStatus, "Suspended");
     assert.equal((await postJson(links.resumePostUri.replace("{text}", "go on"))).status, 202);
     assert.deepEqual((await waitForStatus(links.statusQueryGetUri)).output, { got: "while suspended" });

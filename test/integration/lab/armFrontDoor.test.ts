@@ -12,6 +12,8 @@ import { armFetch, cdnClient, eventually, isRestError, newKeyVaultVersion } from
 
 let lab: TestLab;
 const poll = { updateIntervalInMs: 20 };
+/** The lab's Front Door deployment time in these tests (frontDoorDeploymentMs). */
+const DEPLOYMENT_MS = 400;
 
 before(async () => {
   lab = await startTestLab();
@@ -21,7 +23,7 @@ beforeEach(async () => {
   await lab.control("DELETE", "/lab/faults?service=arm");
   await lab.control("POST", "/lab/arm/settings", {
     frontDoorOperationMs: 100,
-    frontDoorDeploymentMs: 400,
+    frontDoorDeploymentMs: DEPLOYMENT_MS,
     pageSize: 50,
   });
 });
@@ -241,7 +243,9 @@ test("a stuck deployment stays InProgress until the fault is removed", async () 
     },
     poll,
   );
-  await new Promise((r) => setTimeout(r, 800)); // twice the configured deployment time
+  // A bounded wait to show something does NOT happen: twice the deployment time. The lab completes due
+  // deployments before it answers any request, so without the fault this read would say Succeeded.
+  await new Promise((r) => setTimeout(r, 2 * DEPLOYMENT_MS));
   assert.equal((await cdn.afdCustomDomains.get(rg, profile, domain)).deploymentStatus, "InProgress");
   await lab.control("DELETE", `/lab/faults/${rule.body.id}`);
   await eventually(

@@ -374,6 +374,8 @@ test("fault neverPropagate: one location never picks up a certificate deployed a
   const next = await issue([API]);
   await apply((v) => (v.frontDoor.domains[0]!.certificate = next));
   assert.equal(await servedThumbprint(fdPort("westeurope"), API), thumb(next));
+  // A bounded poll to show something does NOT happen: both locations have no delay here and westeurope
+  // already serves the new leaf, so eastus would too within 300 ms were it not for the fault.
   const east = await pollUntil(
     () => servedThumbprint(fdPort("eastus"), API),
     (t) => t !== old,
