@@ -114,7 +114,9 @@ export interface Config {
     /**
      * `PROBE_HOST_OVERRIDES` (lab only), default none: host name → the addresses and ports to connect
      * to (several when the host is served from several places, like Front Door edge locations; every
-     * one must serve the expected certificate).
+     * one must serve the expected certificate). The lab's stand-in for DNS: also resolves probe
+     * addresses given as host names. A binding's file `probeAddresses` win over it; it wins over
+     * discovered addresses (see `probeTargetsOf` in activities/probeEndpoints).
      */
     hostOverrides: ReadonlyMap<string, readonly ProbeAddress[]>;
     /**
