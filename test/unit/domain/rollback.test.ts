@@ -448,3 +448,16 @@ for (const c of outcomeCases) {
     if (c.message) assert.match(out.message, c.message);
   });
 }
+
+test("rollback probes go to the same addresses as the rollout's probes", () => {
+  const at = { source: "discovered" as const, addresses: [{ address: "10.240.0.7", port: 443 }] };
+  const r = buildPlan({
+    certificate: { ...CERT, vaultUrl: "https://kv-lab.vault.azure.net", version: "2222" },
+    bindings: [aKubernetesBinding({ discoveredAddresses: at.addresses })],
+  });
+  assert.ok(r.ok);
+  const rb = planRollback(r.plan, resultsFailingAt(r.plan, 1));
+  assert.deepEqual(rb.stages[0]?.actions[0]?.probes, [
+    { hostName: "backend.contoso.test", expect: "serves", connectTo: at, thumbprint: THUMB_OLD },
+  ]);
+});
