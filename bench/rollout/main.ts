@@ -551,6 +551,7 @@ async function main(): Promise<void> {
       );
       // The scan first, while every binding is in sync and nothing else calls the lab.
       await setLatencies(lab, ZERO, 1);
+      await useScale(scale || zeroScale);
       const scan = await driftScan({ host, calls, lab }, n + 4);
       scans.push(scan);
       say(
