@@ -30,6 +30,12 @@ export interface WorldOptions {
   frontDoorDelayMs?: number;
   /** Subscribe the host to the lab vault's events. Default true. */
   subscribeEvents?: boolean;
+  /**
+   * Host names the test will add to the lab (an Ingress host, an APIM hostname, a Front Door custom
+   * domain) → the hop serving them: added to `PROBE_HOST_OVERRIDES` (every Front Door location for
+   * `frontDoor`), so the app's probes and {@link World.served} reach them. Default none.
+   */
+  probeHosts?: Record<string, "frontDoor" | "apim" | "ingress">;
 }
 
 /** An HTTP answer of the app. */
@@ -131,6 +137,19 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
     storageConnectionString: azurite.connectionString,
     overrides: { ...E2E_SETTINGS, ...options.settings },
   });
+  const extraHosts = Object.entries(options.probeHosts ?? {});
+  if (extraHosts.length > 0) {
+    const edge = lab.endpoints.edge as {
+      frontDoor: Record<string, { address: string }>;
+      apim: string;
+      ingress: string;
+    };
+    const frontDoor = Object.values(edge.frontDoor).map((l) => l.address);
+    const added = extraHosts.map(
+      ([host, hop]) => `${host}=${(hop === "frontDoor" ? frontDoor : [edge[hop]]).join("|")}`,
+    );
+    settings.PROBE_HOST_OVERRIDES = [settings.PROBE_HOST_OVERRIDES, ...added].filter(Boolean).join(",");
+  }
   const appDir = writeAppDir(join(dir, "app"));
   const stateDir = join(dir, "host");
   mkdirSync(stateDir, { recursive: true });
