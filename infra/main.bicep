@@ -77,6 +77,9 @@ param probeEndToEndPath string = '/'
 @description('Require a 2xx from the end-to-end request (otherwise any answer below 500 passes).')
 param probeEndToEndRequire2xx bool = false
 
+@description('Public host names of the API, comma-separated: each rollout\'s end-to-end request goes through them (empty: the plan\'s outermost hosts).')
+param probeEndToEndHosts string = ''
+
 param stageOrder string = 'kubernetes,apim,frontDoor'
 
 @minValue(0)
@@ -229,6 +232,7 @@ var appSettings = {
   PROBE_DEADLINE_FRONT_DOOR_SECONDS: string(probeDeadlineFrontDoorSeconds)
   PROBE_END_TO_END_PATH: probeEndToEndPath
   PROBE_END_TO_END_REQUIRE_2XX: string(probeEndToEndRequire2xx)
+  PROBE_END_TO_END_HOSTS: probeEndToEndHosts
   STAGE_ORDER: stageOrder
   PREFLIGHT_MIN_VALIDITY_DAYS: string(preflightMinValidityDays)
   RENEW_ON_NEAR_EXPIRY: string(renewOnNearExpiry)

@@ -129,6 +129,14 @@ export interface Config {
      * below 500 (a 401 or 404 still proves every TLS hop carried it); true demands a 2xx.
      */
     endToEndRequire2xx: boolean;
+    /**
+     * `PROBE_END_TO_END_HOSTS`, default none: the API's public host names (the entry of the chain,
+     * e.g. the Front Door custom domains clients use). The end-to-end request of a rollout goes
+     * through them, so rotating an inner hop is proven through the whole chain (APIM validating the
+     * ingress, the ingress validating APIM's client certificate). Without it, the plan's outermost
+     * hosts are requested directly.
+     */
+    endToEndHosts: readonly string[];
   };
   rollout: {
     /** `STAGE_ORDER`, default `kubernetes,apim,frontDoor` (inner to outer). */
@@ -439,6 +447,16 @@ const SETTINGS = {
     ),
   },
   PROBE_END_TO_END_REQUIRE_2XX: { schema: boolean(false) },
+  PROBE_END_TO_END_HOSTS: {
+    schema: list(
+      z
+        .string()
+        .regex(/^(?=.{1,253}$)([a-z0-9-]{1,63}\.)*[a-z0-9-]{1,63}$/i, {
+          error: "must be comma-separated DNS host names, e.g. api.contoso.com",
+        })
+        .transform((h) => h.toLowerCase()),
+    ),
+  },
   STAGE_ORDER: { schema: stageOrder },
   PREFLIGHT_MIN_VALIDITY_DAYS: { schema: number(30, { min: 0, max: 3650, int: true }) },
   RENEW_ON_NEAR_EXPIRY: { schema: boolean(true) },
@@ -544,6 +562,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       hostOverrides: p.PROBE_HOST_OVERRIDES,
       endToEndPath: p.PROBE_END_TO_END_PATH,
       endToEndRequire2xx: p.PROBE_END_TO_END_REQUIRE_2XX,
+      endToEndHosts: p.PROBE_END_TO_END_HOSTS,
     },
     rollout: {
       stageOrder: p.STAGE_ORDER,

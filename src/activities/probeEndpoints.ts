@@ -174,7 +174,12 @@ export async function probeEndpointsHandler(
   const evidence = (await Promise.all(input.probes.map((p) => probeOne(c, p, roots, judge)))).flat();
   if (input.endToEnd) {
     // Only the hosts this rollout is about: never every domain of a shared profile.
-    const given = input.endToEndHosts?.length ? input.endToEndHosts : input.probes.map((p) => p.hostName);
+    const configured = c.config.probes.endToEndHosts;
+    const given = input.endToEndHosts?.length
+      ? input.endToEndHosts
+      : configured.length
+        ? configured
+        : input.probes.map((p) => p.hostName);
     const hosts = [...new Map(given.map((h) => [h.toLowerCase(), h])).values()];
     for (const host of hosts) evidence.push(...(await endToEnd(c, host, roots)));
   }

@@ -4,6 +4,7 @@
  * every edge address, and the lab CA as the trusted bundle. Reused by activity, orchestration and
  * end-to-end tests.
  */
+import { SEED } from "../../emulator/lab/seed.js";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -66,6 +67,8 @@ export function labSettings(lab: TestLab, options: LabSettingsOptions = {}): Rec
     OUTCOME_TOPIC_KEY: e.eventGrid?.topicKey ?? "",
     AUDIT_TABLE_NAME: "RolloutAudit",
     PROBE_HOST_OVERRIDES: labProbeHostOverrides(lab),
+    // The API's public entry: end-to-end requests go through Front Door, APIM and the ingress.
+    PROBE_END_TO_END_HOSTS: Object.values(SEED.frontDoor.customDomains).join(","),
     TRUSTED_CA_BUNDLE_PATH: e.caCert,
     PROBE_INTERVAL_SECONDS: "1",
     DRIFT_JITTER_SECONDS: "0",

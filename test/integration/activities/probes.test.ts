@@ -74,7 +74,8 @@ const ingressHost = SEED.certificates.ingress.hosts[0]!;
 const edgeHost = SEED.certificates.edge.hosts[0]!;
 
 test("the end-to-end request goes only to the given hosts (never every domain of the profile)", async () => {
-  configure();
+  // Without PROBE_END_TO_END_HOSTS, the probes' own hosts are requested directly.
+  configure({ PROBE_END_TO_END_HOSTS: "" });
   const r = await probeEndpointsHandler(
     { stage: "kubernetes", probes: [{ hostName: ingressHost, expect: "accepts" }], endToEnd: true },
     w.context(),
@@ -98,6 +99,22 @@ test("the end-to-end request goes only to the given hosts (never every domain of
     [ok.host],
   );
   assert.equal(r2.ok, true, JSON.stringify(r2.evidence));
+});
+
+test("PROBE_END_TO_END_HOSTS sends the end-to-end request of an inner stage through the whole chain", async () => {
+  configure({ PROBE_END_TO_END_HOSTS: edgeHost });
+  const r = await probeEndpointsHandler(
+    { stage: "kubernetes", probes: [{ hostName: ingressHost, expect: "accepts" }], endToEnd: true },
+    w.context(),
+  );
+  const endToEnd = r.evidence.filter((e) => e.detail?.startsWith("end to end"));
+  assert.deepEqual([...new Set(endToEnd.map((e) => e.hostName))], [edgeHost]);
+  // Front Door -> APIM -> ingress (mTLS) -> backend answered: every hop accepted the next one.
+  assert.ok(
+    endToEnd.every((e) => e.ok && /HTTP 200/.test(e.detail ?? "")),
+    JSON.stringify(endToEnd),
+  );
+  configure();
 });
 
 test("an end-to-end 404 passes, a 502 fails, and a 404 fails when a 2xx is required", async () => {
