@@ -80,7 +80,7 @@ function* applyTargetOrchestrator(context: OrchestrationContext): Flow<ApplyTarg
           step.resourceKey,
           {
             leaseSeconds: leaseSecondsFor(policy),
-            deadlineSeconds: policy.busyDeadlineSeconds,
+            deadlineSeconds: policy.lockWaitDeadlineSeconds ?? policy.busyDeadlineSeconds,
             policy,
             cancel,
           },

@@ -30,6 +30,13 @@ export interface RolloutPolicy {
   restartDeployments: boolean;
   /** Longest wait for a busy target (409/429/another operation) before the step fails. */
   busyDeadlineSeconds: number;
+  /**
+   * Longest wait for the lease of a resource that other rollouts hold (their APIM updates run one
+   * after another, each taking 15 minutes or more in Azure, so a queue of N certificates on one
+   * service needs about N times that). A dead holder's lease expires by itself. Default 24 h, at
+   * least `busyDeadlineSeconds`; absent in inputs of older rollouts, which use `busyDeadlineSeconds`.
+   */
+  lockWaitDeadlineSeconds?: number;
   /** First interval of the automatic retry of an activity that threw (a retriable condition). */
   retryFirstIntervalSeconds: number;
   /** Attempts of an activity that keeps throwing before the orchestration treats it as failed. */
@@ -79,6 +86,7 @@ export function rolloutPolicyFrom(config: Config): RolloutPolicy {
     minRemainingValidityDays: config.rollout.minRemainingValidityDays,
     restartDeployments: config.rollout.restartDeployments,
     busyDeadlineSeconds: s(Math.max(config.probes.deadlineSeconds.apim, 600)),
+    lockWaitDeadlineSeconds: s(Math.max(config.probes.deadlineSeconds.apim, 600, 86400)),
     retryFirstIntervalSeconds: s(5),
     retryMaxAttempts: 5,
     pollMaxIntervalSeconds: s(300),

@@ -101,7 +101,11 @@ function* restoreTargetOrchestrator(context: OrchestrationContext): Flow<Restore
       const held = yield* withResourceLock(
         context,
         action.serviceId,
-        { leaseSeconds: leaseSecondsFor(policy), deadlineSeconds: policy.busyDeadlineSeconds, policy },
+        {
+          leaseSeconds: leaseSecondsFor(policy),
+          deadlineSeconds: policy.lockWaitDeadlineSeconds ?? policy.busyDeadlineSeconds,
+          policy,
+        },
         restore,
       );
       failure = held.locked ? held.value : { reason: "ResourceLocked", message: held.message };
