@@ -146,20 +146,26 @@ export async function startLab(options: LabOptions): Promise<Lab> {
     log,
   };
 
-  for (const service of options.services) {
-    await service.start(ctx);
+  // Stops what has started, once: services' hooks newest first, then the servers.
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> =>
+    (stopping ??= (async () => {
+      for (const fn of stopHooks.reverse()) await fn();
+      await Promise.all(running.map((s) => s.close()));
+    })());
+
+  try {
+    for (const service of options.services) {
+      await service.start(ctx);
+    }
+  } catch (error) {
+    // A service that fails to start must not leave the others listening.
+    await stop().catch(() => undefined);
+    throw error;
   }
 
   const endpoints = { ...ctx.endpoints, env: { ...ctx.env } };
   const endpointsFile = join(stateDir, "endpoints.json");
   writeFileSync(endpointsFile, JSON.stringify(endpoints, null, 2));
-  return {
-    ctx,
-    endpoints,
-    endpointsFile,
-    stop: async () => {
-      for (const fn of stopHooks.reverse()) await fn();
-      await Promise.all(running.map((s) => s.close()));
-    },
-  };
+  return { ctx, endpoints, endpointsFile, stop };
 }

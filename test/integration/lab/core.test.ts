@@ -81,3 +81,45 @@ test("fault rules are validated, listed and consumed by count", async () => {
   assert.ok(lab.ctx.faults.take("arm", "GET /x", "status"));
   assert.equal(lab.ctx.faults.take("arm", "GET /x", "status"), undefined);
 });
+
+test("a service that fails to start stops the lab it was part of, and stop is idempotent", async () => {
+  const { mkdtempSync, rmSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const { join } = await import("node:path");
+  const { startLab } = await import("../../../emulator/lab/core/lab.js");
+  const { controlService } = await import("../../../emulator/lab/control/service.js");
+  const dir = mkdtempSync(join(tmpdir(), "lab-fail-"));
+  let controlUrl = "";
+  try {
+    await assert.rejects(
+      startLab({
+        stateDir: dir,
+        ports: "ephemeral",
+        log: () => {},
+        services: [
+          controlService(),
+          {
+            name: "broken",
+            async start(ctx) {
+              controlUrl = ctx.servers.control.url;
+              throw new Error("broken service");
+            },
+          },
+        ],
+      }),
+      /broken service/,
+    );
+    // The control server that had started no longer accepts connections.
+    await assert.rejects(fetch(`${controlUrl}/lab/health`));
+    const ok = await startLab({
+      stateDir: dir,
+      ports: "ephemeral",
+      log: () => {},
+      services: [controlService()],
+    });
+    await ok.stop();
+    await ok.stop();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
