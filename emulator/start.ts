@@ -21,7 +21,7 @@
 import { parseArgs } from "node:util";
 import { rotationInstanceId } from "../src/domain/instanceIds.js";
 import { renderReport, type RolloutReport } from "../src/domain/report.js";
-import { startWorld, type World } from "../test/support/world.js";
+import { startWorld, type World } from "./world.js";
 
 const VAULT = "kv-contoso";
 /** Certificate → the host name its hop serves. */

@@ -5,7 +5,7 @@
  * after their authentication middleware (a Key Vault SDK's unauthenticated challenge is not counted).
  */
 import { STREAMED } from "../../emulator/lab/core/http.js";
-import type { TestLab } from "../../test/support/lab.js";
+import type { TestLab } from "../../emulator/lab/inProcess.js";
 
 /** One request a lab server answered. */
 export interface LabCall {

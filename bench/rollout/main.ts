@@ -40,9 +40,9 @@ import type { AzuriteHandle } from "../../emulator/host/azurite.js";
 import { driftScanInstanceId, rotationInstanceId } from "../../src/domain/instanceIds.js";
 import type { RolloutReport } from "../../src/domain/report.js";
 import type { DriftScanOutput } from "../../src/orchestrations/driftScan.js";
-import { startTestLab, type TestLab } from "../../test/support/lab.js";
-import { labProbeHostOverrides, labSettings, startTestAzurite } from "../../test/support/labConfig.js";
-import { writeAppDir } from "../../test/support/world.js";
+import { startTestLab, type TestLab } from "../../emulator/lab/inProcess.js";
+import { labProbeHostOverrides, labSettings, startTestAzurite } from "../../emulator/lab/appSettings.js";
+import { writeAppDir } from "../../emulator/world.js";
 import { LabCalls, type CallCounts } from "./labCalls.js";
 import { benchNames, BenchTopology, pool, VAULT } from "./topology.js";
 

@@ -19,7 +19,7 @@ import { DefaultAzureCredential } from "@azure/identity";
 import { CertificateClient, type CertificatePolicy } from "@azure/keyvault-certificates";
 import { CoreV1Api, KubeConfig, NetworkingV1Api } from "@kubernetes/client-node";
 import { KEYVAULT_API, type KeyVaultApi } from "../../emulator/lab/keyvault/api.js";
-import type { TestLab } from "../../test/support/lab.js";
+import type { TestLab } from "../../emulator/lab/inProcess.js";
 
 /** The vault every benchmark certificate lives in (the seeded one). */
 export const VAULT = "kv-contoso";
