@@ -163,12 +163,16 @@ function finish(context: OrchestrationContext, result: StageResult, failure?: Re
   return done;
 }
 
-/** The latest evidence per step, by the host names each step probes. */
+/**
+ * The latest evidence per step, by the host names each step probes; the end-to-end requests through
+ * the whole chain (which may enter by other host names, PROBE_END_TO_END_HOSTS) belong to every step.
+ */
 function attachEvidence(stage: PlanStage, steps: StepResult[], evidence: ProbeEvidence[]): StepResult[] {
+  const endToEnd = evidence.filter((e) => e.detail?.startsWith("end to end"));
   return steps.map((s) => {
     const planned = stage.steps.find((p) => p.stepId === s.stepId);
     const hosts = new Set((planned?.probes ?? []).map((p) => p.hostName.toLowerCase()));
-    const mine = evidence.filter((e) => hosts.has(e.hostName.toLowerCase()));
+    const mine = evidence.filter((e) => hosts.has(e.hostName.toLowerCase()) || endToEnd.includes(e));
     return { ...s, probes: mine.length ? mine : evidence.filter((e) => !hosts.size && e) };
   });
 }
