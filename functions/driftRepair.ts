@@ -14,7 +14,7 @@ import {
   drawJitterSeconds,
   findStatus,
   scheduledOccurrence,
-} from "../src/orchestrations/triggerSupport.js";
+} from "../src/triggers/triggerSupport.js";
 
 /** Starts the scan of this run. */
 export async function driftRepairHandler(

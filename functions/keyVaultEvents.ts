@@ -27,7 +27,7 @@ import {
   olderThanCurrent,
   type EventDecision,
   type VersionCreated,
-} from "../src/orchestrations/triggerSupport.js";
+} from "../src/triggers/triggerSupport.js";
 
 /** Handles one delivered event. */
 export async function keyVaultEventsHandler(

@@ -38,7 +38,7 @@ import {
   liveReport,
   reportOf,
   runningStageIds,
-} from "../src/orchestrations/triggerSupport.js";
+} from "../src/triggers/triggerSupport.js";
 
 const name = z
   .string({ error: "must be a string" })

@@ -17,7 +17,7 @@ import {
   isRunning,
   startedBy,
   type StartConfirmation,
-} from "../orchestrations/triggerSupport.js";
+} from "../triggers/triggerSupport.js";
 import type { TypedActivity } from "./typed.js";
 
 /** Input of `startRotation`: the rotation's whole input. */

@@ -9,7 +9,7 @@ import {
   scheduledOccurrence,
   startedBy,
   type EventDecision,
-} from "../../../src/orchestrations/triggerSupport.js";
+} from "../../../src/triggers/triggerSupport.js";
 
 const INSTANCE = "rotate:kv-contoso:edge-contoso";
 

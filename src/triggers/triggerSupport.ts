@@ -9,7 +9,7 @@ import { loadConfig, scaledSeconds, type Config } from "../config.js";
 import type { CertificateEvent } from "../domain/keyVaultEvent.js";
 import { stageInstanceId } from "../domain/instanceIds.js";
 import { runIdOf, type ReportStage, type RolloutReport } from "../domain/report.js";
-import type { RotationInput } from "./policy.js";
+import type { RotationInput } from "../orchestrations/policy.js";
 
 let cached: Config | undefined;
 
