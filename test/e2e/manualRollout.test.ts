@@ -5,7 +5,7 @@
  * verified — observed by real TLS handshakes and requests through the lab's chain.
  */
 import assert from "node:assert/strict";
-import { webcrypto } from "node:crypto";
+import { createPrivateKey, webcrypto } from "node:crypto";
 import { after, before, describe, it } from "node:test";
 import type { RolloutReport } from "../../src/domain/report.js";
 import { aLeaf, daysFrom } from "../support/certificateBuilders.js";
@@ -270,7 +270,9 @@ async function importLeaf(
     .issuedBy(issuer)
     .build();
   const pkcs8 = Buffer.from(await webcrypto.subtle.exportKey("pkcs8", leaf.keys.privateKey));
-  const keyPem = `-----BEGIN PRIVATE KEY-----\n${pkcs8.toString("base64").replace(/(.{64})/g, "$1\n")}\n-----END PRIVATE KEY-----\n`;
+  const keyPem = createPrivateKey({ key: pkcs8, format: "der", type: "pkcs8" })
+    .export({ format: "pem", type: "pkcs8" })
+    .toString();
   const imported = await w.certificates.importCertificate(name, Buffer.from(`${keyPem}${leaf.chainPem}`), {
     policy: { contentType: "application/x-pem-file", exportable: true },
   });

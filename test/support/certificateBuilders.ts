@@ -4,7 +4,7 @@
  * process (each test file runs in its own process), so building many certificates stays fast.
  */
 import "reflect-metadata";
-import { webcrypto } from "node:crypto";
+import { createPrivateKey, webcrypto } from "node:crypto";
 
 type CryptoKey = webcrypto.CryptoKey;
 type CryptoKeyPair = webcrypto.CryptoKeyPair;
@@ -299,8 +299,10 @@ export class LeafBuilder {
 export const aLeaf = (): LeafBuilder => new LeafBuilder();
 
 async function toForgeKey(privateKey: CryptoKey): Promise<forge.pki.rsa.PrivateKey> {
-  const pkcs8 = Buffer.from(await subtle.exportKey("pkcs8", privateKey)).toString("base64");
-  const pem = `-----BEGIN PRIVATE KEY-----\n${pkcs8.match(/.{1,64}/g)?.join("\n")}\n-----END PRIVATE KEY-----\n`;
+  const pkcs8 = Buffer.from(await subtle.exportKey("pkcs8", privateKey));
+  const pem = createPrivateKey({ key: pkcs8, format: "der", type: "pkcs8" })
+    .export({ format: "pem", type: "pkcs8" })
+    .toString();
   return forge.pki.privateKeyFromPem(pem) as forge.pki.rsa.PrivateKey;
 }
 
