@@ -264,11 +264,37 @@ async function reportFor(client: DurableClient, id: string): Promise<RolloutRepo
     const summary = (live as { summary?: { targets: number; shown: number } }).summary;
     if (summary && summary.shown < summary.targets) {
       const full = await auditedReport(runIdOf(live));
-      if (full) return { ...full, progress: summary } as RolloutReport;
+      if (full) return { ...withLiveStages(full, live), progress: summary } as RolloutReport;
     }
     return live;
   }
   return auditedReport(id);
+}
+
+/**
+ * The audited report of a running rollout with what the live report knows since the audit row was
+ * written: a stage the row still shows pending but the live report shows started takes the live
+ * status and times, and the targets the live view shows (bounded) replace theirs; the others keep
+ * the row's entries. Without it the stage running now reads "pending, before: unknown" even after
+ * it wrote its targets.
+ */
+function withLiveStages(full: RolloutReport, live: RolloutReport): RolloutReport {
+  return {
+    ...full,
+    stages: full.stages.map((stage) => {
+      const now = live.stages.find((s) => s.index === stage.index);
+      if (stage.status !== "pending" || !now?.startedAt) return stage;
+      const shown = new Map(now.targets.map((t) => [t.stepId, t]));
+      return {
+        ...stage,
+        status: now.status,
+        startedAt: now.startedAt,
+        ...(now.finishedAt ? { finishedAt: now.finishedAt } : {}),
+        ...(now.failure ? { failure: now.failure } : {}),
+        targets: stage.targets.map((t) => shown.get(t.stepId) ?? t),
+      };
+    }),
+  };
 }
 
 async function showRollout(
