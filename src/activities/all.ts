@@ -3,7 +3,6 @@
  * export is the typed callable an orchestrator yields.
  */
 export { acquireLock } from "./acquireLock.js";
-export { applyApimService } from "./applyApimService.js";
 export { applyFrontDoorProfile } from "./applyFrontDoorProfile.js";
 export { applyKubernetesSecret } from "./applyKubernetesSecret.js";
 export { cleanupTarget } from "./cleanupTarget.js";
@@ -12,6 +11,7 @@ export { observeBinding } from "./observeBinding.js";
 export { preflightCertificate } from "./preflightCertificate.js";
 export { probeEndpoints } from "./probeEndpoints.js";
 export { publishOutcome } from "./publishOutcome.js";
+export { queueApimChange } from "./queueApimChange.js";
 export { readApimService } from "./readApimService.js";
 export { readCertificate } from "./readCertificate.js";
 export { readDeployed } from "./readDeployed.js";
@@ -21,5 +21,8 @@ export { recordAudit } from "./recordAudit.js";
 export { releaseLock } from "./releaseLock.js";
 export { resolveBindings } from "./resolveBindings.js";
 export { rollbackTarget } from "./rollbackTarget.js";
+export { sendApimUpdate } from "./sendApimUpdate.js";
+export { settleApimUpdate } from "./settleApimUpdate.js";
 export { startRenewal } from "./startRenewal.js";
+export { takeApimTurn } from "./takeApimTurn.js";
 export type { ActivityInput, ActivityOutput, TypedActivity } from "./typed.js";

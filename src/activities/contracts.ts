@@ -13,12 +13,8 @@
  */
 import type { Binding, CertificateRef, ProbeSpec, Stage } from "../domain/bindings.js";
 import type { DriftVerdict, BindingObservation, VaultCurrent } from "../domain/drift.js";
-import type {
-  ApimServiceStep,
-  FrontDoorProfileStep,
-  KubernetesSecretStep,
-  PlanCertificate,
-} from "../domain/plan.js";
+import type { ApimChange, BatchOutcome } from "../domain/apimBatch.js";
+import type { FrontDoorProfileStep, KubernetesSecretStep, PlanCertificate } from "../domain/plan.js";
 import type { DeployedThumbprint, PreflightPolicy, PreflightResult } from "../domain/preflight.js";
 import type { RolloutReport } from "../domain/report.js";
 import type {
@@ -167,12 +163,75 @@ export interface ApplyKubernetesSecretInput {
 }
 export type ApplyKubernetesSecretOutput = WriteOutcome<KubernetesSecretSnapshot>;
 
-/** `applyApimService`: GET the service, change only the bound entries, PATCH the whole array back; does not wait for the operation. */
-export interface ApplyApimServiceInput {
-  step: ApimServiceStep;
-  rotationId: string;
+/** `queueApimChange`: queue a rollout's (or rollback's) change to one APIM service; idempotent per request id. */
+export interface QueueApimChangeInput {
+  serviceId: string;
+  change: ApimChange;
 }
-export type ApplyApimServiceOutput = WriteOutcome<ApimServiceSnapshot>;
+export interface QueueApimChangeOutput {
+  /** ISO 8601: when it was first queued. */
+  queuedAt: string;
+}
+
+/**
+ * `takeApimTurn`: where the caller's queued change is; when it is not settled, either withdraws it
+ * (`withdraw`, while no update has claimed it) or takes the service's lease so the caller sends the
+ * next update itself, or says who holds the lease.
+ */
+export interface TakeApimTurnInput {
+  serviceId: string;
+  requestId: string;
+  owner: string;
+  leaseSeconds: number;
+  /** The caller is stopping (cancelled, out of time): take the change back if no update claimed it. */
+  withdraw: boolean;
+}
+export type TakeApimTurnOutput =
+  /** An update carrying the change was provisioned; `snapshot`: the state before (apply changes). */
+  | { turn: "done"; snapshot?: ApimServiceSnapshot }
+  /** The change failed; `attemptedWrite`: an update carrying it was sent (it may have landed). */
+  | ({ turn: "failed"; attemptedWrite: boolean; snapshot?: ApimServiceSnapshot } & Reasoned)
+  /** Taken back before any update claimed it (only with `withdraw`). */
+  | { turn: "withdrawn"; attemptedWrite: boolean; snapshot?: ApimServiceSnapshot }
+  /** The caller holds the service's lease: it sends the next update. */
+  | { turn: "lead" }
+  /** Another instance holds the lease (an update of theirs may carry this change). */
+  | { turn: "wait"; heldBy: string; retryAfterSeconds: number };
+
+/**
+ * `sendApimUpdate` (lease holder only): claims the next batch of queued changes (see `pickBatch`),
+ * keeps each rollout's snapshot, repoints the `certificates` entities and sends ONE PATCH with the
+ * whole hostname array carrying every change; does not wait for the operation. A change naming an
+ * entry the service does not have fails alone (HostnameNotFound). A refusal settles the batch itself.
+ */
+export interface SendApimUpdateInput {
+  serviceId: string;
+  /** Unique per lease holder and round; a rerun with the same id resends the same batch. */
+  updateId: string;
+}
+export type SendApimUpdateOutput =
+  /** Sent; the update sets `expect` (what provisioning must show) for the changes `requestIds`. */
+  | {
+      status: "applied";
+      requestIds: string[];
+      expect: { type: string; hostName: string; keyVaultId: string }[];
+      detail?: string;
+    }
+  /** Nothing is queued. */
+  | { status: "empty" }
+  | BusyAnswer
+  /** Refused; the batch's changes are settled (failed, or queued again to go alone). */
+  | ({ status: "failed"; requestIds: string[] } & Reasoned);
+
+/** `settleApimUpdate`: the changes `updateId` claimed, settled as the update ended. */
+export interface SettleApimUpdateInput {
+  serviceId: string;
+  updateId: string;
+  outcome: BatchOutcome;
+}
+export interface SettleApimUpdateOutput {
+  settled: number;
+}
 
 /** `readApimService`: provisioning state and what the bound entries point at, to wait for an update. */
 export interface ReadApimServiceInput {

@@ -1,22 +1,15 @@
 /**
  * Activity `rollbackTarget`: applies one rollback action — restore a Secret from its backup (or a
- * vault version, or delete it), point APIM entries back at their previous Key Vault secret ids in
- * one update, or repoint Front Door domains at their previous secrets and delete the secret created
- * for the new version once nothing references it.
+ * vault version, or delete it), or repoint Front Door domains at their previous secrets and delete
+ * the secret created for the new version once nothing references it. (APIM entries go back through
+ * the service's update queue: see src/orchestrations/apimQueue.ts.)
  */
 import type { InvocationContext } from "@azure/functions";
 import * as df from "durable-functions";
 import { composition, type Composition } from "../composition.js";
-import {
-  apimServiceId,
-  isUpdating,
-  patchHostnames,
-  repointCertificate,
-  repointHostnames,
-} from "../azure/apim.js";
 import { frontDoorProfileId, domainSecret, repointDomain } from "../azure/frontDoor.js";
 import { withCertificateMaterial } from "../azure/keyVault.js";
-import { busyResult, busyWithoutRetryAfter, describeSdkError, retriable } from "../azure/sdkErrors.js";
+import { busyResult, describeSdkError, retriable } from "../azure/sdkErrors.js";
 import type {
   ApimRollbackAction,
   FrontDoorRollbackAction,
@@ -154,32 +147,6 @@ async function rollbackKubernetes(
   };
 }
 
-async function rollbackApim(c: Composition, a: ApimRollbackAction): Promise<RollbackTargetOutput> {
-  const id = apimServiceId(a.serviceId);
-  const client = c.apimClient(id.subscriptionId);
-  const service = await client.apiManagementService.get(id.resourceGroup, id.name);
-  const current = service.hostnameConfigurations ?? [];
-  const changes = a.hostnames.filter(
-    (h) =>
-      current.find(
-        (e) =>
-          e.type.toLowerCase() === h.type.toLowerCase() &&
-          e.hostName.toLowerCase() === h.hostName.toLowerCase(),
-      )?.keyVaultId !== h.keyVaultId,
-  );
-  if (changes.length && isUpdating(service.provisioningState)) {
-    return busyWithoutRetryAfter("ServiceUpdating", `APIM ${id.name} is ${service.provisioningState}.`);
-  }
-  for (const cert of a.certificates)
-    await repointCertificate(client, id, cert.certificateId, cert.secretIdentifier);
-  if (changes.length) await patchHostnames(client, id, repointHostnames(current, changes));
-  return {
-    status: "applied",
-    snapshot: undefined,
-    detail: `APIM ${id.name}: ${changes.length} hostname(s), ${a.certificates.length} certificate(s) restored`,
-  };
-}
-
 async function rollbackFrontDoor(
   c: Composition,
   a: FrontDoorRollbackAction,
@@ -238,6 +205,16 @@ async function deleteCreatedSecret(
   }
 }
 
+/** APIM entries go back through the service's queue (src/orchestrations/apimQueue.ts), never here. */
+function apimThroughQueue(a: ApimRollbackAction): RollbackTargetOutput {
+  return {
+    status: "failed",
+    write: "notApplied",
+    reason: "WrongPath",
+    message: `${a.stepId}: APIM services are rolled back through their update queue, not by rollbackTarget.`,
+  };
+}
+
 /** Applies one rollback action. */
 export async function rollbackTargetHandler(
   input: RollbackTargetInput,
@@ -250,7 +227,7 @@ export async function rollbackTargetHandler(
       a.kind === "kubernetesSecret"
         ? await rollbackKubernetes(c, a, input.rotationId)
         : a.kind === "apimService"
-          ? await rollbackApim(c, a)
+          ? apimThroughQueue(a)
           : await rollbackFrontDoor(c, a, context);
     context.log(
       `rollbackTarget: ${a.stepId}: ${out.status}${"detail" in out && out.detail ? ` (${out.detail})` : ""}${"message" in out ? ` (${out.message})` : ""}.`,

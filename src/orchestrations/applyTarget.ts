@@ -1,28 +1,29 @@
 /**
- * Orchestration `applyTarget`: one write of one plan step (one resource), from the lease to the
- * resource's own "done": for an APIM service, 1 take the service's lease, 2 send the one update
- * (again while the service is busy, renewing the lease before each attempt), 3 wait until the update
- * has provisioned (a `pollUntil` that renews the lease every round), 4 release the lease — on every
- * path; for a Front Door profile, 2 create the secret and repoint the domains, 3 wait for the
- * deployment (`pollUntil`); for a Kubernetes Secret, 2 write it. Probing is the stage's job.
+ * Orchestration `applyTarget`: one write of one plan step (one resource), up to the resource's own
+ * "done": for an APIM service, the change goes through the service's queue (./apimQueue.ts) — one
+ * update at a time per service, each carrying the queued changes of every rollout, sent by the lease
+ * holder and awaited until provisioned; for a Front Door profile, create the secret and repoint the
+ * domains, then wait for the deployment (`pollUntil`); for a Kubernetes Secret, write it. Probing is
+ * the stage's job.
  *
  * A "cancel" event (passed on by the stage) ends any wait; the step then reports `Cancelled`, with
- * `write` telling whether its write landed (so the rotation rolls it back). A lost lease stops the
- * step before anything more is written (`LeaseLost`).
+ * `write` telling whether its write landed (so the rotation rolls it back). An APIM change that an
+ * update of the service already carries is awaited to the end first (that write is in flight).
  *
  * A sub-orchestration per target keeps the stage's fan-out truly parallel and each history short.
  */
 import * as df from "durable-functions";
 import type { OrchestrationContext, Task } from "durable-functions";
-import { applyApimService } from "../activities/applyApimService.js";
 import { applyFrontDoorProfile } from "../activities/applyFrontDoorProfile.js";
 import { applyKubernetesSecret } from "../activities/applyKubernetesSecret.js";
 import type { WriteOutcome } from "../activities/contracts.js";
-import type { ApimServiceStep, FrontDoorProfileStep, Plan, PlanStep } from "../domain/plan.js";
+import { applyChange } from "../domain/apimBatch.js";
+import type { FrontDoorProfileStep, Plan, PlanStep } from "../domain/plan.js";
 import type { Reasoned, StepResult, StepSnapshot } from "../domain/rollback.js";
 import { waitSettings, type RolloutPolicy } from "./policy.js";
 import { pollInstanceId, waitFor, type PollUntilOutput } from "./pollUntil.js";
-import { after, call, untilNotBusy, withResourceLock, type Flow, type Lease, type NotBusy } from "./tasks.js";
+import { throughApimQueue } from "./apimQueue.js";
+import { after, call, untilNotBusy, type Flow, type NotBusy } from "./tasks.js";
 
 /** Input of `applyTarget`. */
 export interface ApplyTargetInput {
@@ -74,25 +75,28 @@ function* applyTargetOrchestrator(context: OrchestrationContext): Flow<ApplyTarg
           ),
         );
       case "apimService": {
-        // 1. Lease the service: one update at a time, across every rollout; released on every path.
-        const held = yield* withResourceLock(
-          context,
-          step.resourceKey,
-          {
-            leaseSeconds: leaseSecondsFor(policy),
-            deadlineSeconds: policy.lockWaitDeadlineSeconds ?? policy.busyDeadlineSeconds,
-            policy,
-            cancel,
-          },
-          (lease) => applyApimAndWait(context, step, input, lease, cancel),
-        );
-        if (held.locked) return held.value;
+        // 1.–4. Through the service's queue: one update at a time, shared with the other rollouts'.
+        const done = yield* throughApimQueue(context, step.serviceId, applyChange(input.rotationId, step), {
+          policy,
+          leaseSeconds: leaseSecondsFor(policy),
+          waitDeadlineSeconds: policy.lockWaitDeadlineSeconds ?? policy.busyDeadlineSeconds,
+          provisionDeadlineSeconds: input.deadlineSeconds,
+          pollIntervalSeconds: input.pollIntervalSeconds ?? policy.probeIntervalSeconds,
+          gatherSeconds: policy.apimGatherSeconds ?? 0,
+          cancel,
+        });
+        if (done.status === "failed")
+          return {
+            stepId: step.stepId,
+            write: done.write,
+            ...(done.snapshot ? { snapshot: done.snapshot } : {}),
+            failure: done.failure,
+          };
         return {
           stepId: step.stepId,
-          write: "notApplied",
-          failure: held.cancelled
-            ? { reason: "Cancelled", message: held.message }
-            : { reason: "ResourceLocked", message: held.message },
+          write: "applied",
+          snapshot: done.snapshot ?? { kind: "apimService", hostnames: [], certificates: [] },
+          ...(done.stopped ? { failure: done.stopped } : {}),
         };
       }
       case "frontDoorProfile": {
@@ -118,58 +122,6 @@ function* applyTargetOrchestrator(context: OrchestrationContext): Flow<ApplyTarg
       failure: { reason: "ActivityFailed", message: errorSentence(error, step.description) },
     };
   }
-}
-
-function* applyApimAndWait(
-  context: OrchestrationContext,
-  step: ApimServiceStep,
-  input: ApplyTargetInput,
-  lease: Lease,
-  cancel: Task,
-): Flow<StepResult> {
-  const { policy } = input;
-  // 2. The one update, sent again while the service is busy; the lease is renewed before each
-  // attempt, and a lost lease stops before writing.
-  const result = toResult(
-    step.stepId,
-    yield* untilNotBusy(
-      context,
-      () => call(applyApimService, { step, rotationId: input.rotationId }, policy),
-      {
-        policy,
-        deadlineSeconds: policy.busyDeadlineSeconds,
-        describe: step.description,
-        cancel,
-        beforeAttempt: () => lease.renew(),
-      },
-    ),
-  );
-  if (result.failure) return result;
-  // 3. Wait until the service has provisioned the update, renewing the lease every round.
-  const waited = yield* waitFor(
-    context,
-    {
-      check: {
-        kind: "apimProvisioned",
-        serviceId: step.serviceId,
-        hostnames: step.hostnames.map((h) => ({ hostName: h.hostName, keyVaultId: step.keyVaultSecretId })),
-      },
-      describe: `APIM service ${step.serviceId} provisioning the update`,
-      deadline: after(context, input.deadlineSeconds).toISOString(),
-      firstIntervalSeconds: input.pollIntervalSeconds ?? policy.probeIntervalSeconds,
-      policy,
-      lease: { resourceKey: lease.resourceKey, owner: lease.owner, leaseSeconds: lease.leaseSeconds },
-    },
-    pollInstanceId(context.df.instanceId, 1),
-    cancel,
-  );
-  const failure = waitFailure(waited.value, waited.cancelled, {
-    timeout: {
-      reason: "ProvisioningTimeout",
-      message: `APIM service ${step.serviceId} was still ${waited.value.evidence.state ?? "updating"} after ${Math.round(input.deadlineSeconds)} s.`,
-    },
-  });
-  return failure ? { ...result, failure } : result;
 }
 
 function* waitForFrontDoor(

@@ -37,6 +37,12 @@ export interface RolloutPolicy {
    * least `busyDeadlineSeconds`; absent in inputs of older rollouts, which use `busyDeadlineSeconds`.
    */
   lockWaitDeadlineSeconds?: number;
+  /**
+   * Before sending an APIM update, the lease holder waits this long so that the changes of rollouts
+   * arriving at the same moment go in the same update (an update takes 15 minutes or more in Azure).
+   * Default 10 s; absent in inputs of older rollouts (no wait).
+   */
+  apimGatherSeconds?: number;
   /** First interval of the automatic retry of an activity that threw (a retriable condition). */
   retryFirstIntervalSeconds: number;
   /** Attempts of an activity that keeps throwing before the orchestration treats it as failed. */
@@ -87,6 +93,7 @@ export function rolloutPolicyFrom(config: Config): RolloutPolicy {
     restartDeployments: config.rollout.restartDeployments,
     busyDeadlineSeconds: s(Math.max(config.probes.deadlineSeconds.apim, 600)),
     lockWaitDeadlineSeconds: s(Math.max(config.probes.deadlineSeconds.apim, 600, 86400)),
+    apimGatherSeconds: s(10),
     retryFirstIntervalSeconds: s(5),
     retryMaxAttempts: 5,
     pollMaxIntervalSeconds: s(300),

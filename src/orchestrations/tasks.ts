@@ -3,17 +3,15 @@
  * with automatic retry (for the conditions an activity throws for), a durable wait that a "cancel"
  * event interrupts, waiting for sub-orchestrations while passing a cancel on to them, a loop that
  * calls a write again (with backoff, a bounded number of times) while its target answers `busy`, and
- * a lease on one resource held — and renewed — across a write and its provisioning.
+ * the renewal of a lease on one resource (see ./apimQueue.ts).
  */
 import * as df from "durable-functions";
 import type { OrchestrationContext, Task, TimerTask } from "durable-functions";
 import { acquireLock } from "../activities/acquireLock.js";
 import { raiseCancel } from "../activities/raiseCancel.js";
-import { releaseLock } from "../activities/releaseLock.js";
 import type { ActivityOutput, TypedActivity } from "../activities/typed.js";
-import { resourceLockId } from "../domain/instanceIds.js";
 import type { Reasoned } from "../domain/rollback.js";
-import { backoffSeconds, busyWaitSeconds } from "./backoff.js";
+import { busyWaitSeconds } from "./backoff.js";
 import { waitSettings, type RolloutPolicy } from "./policy.js";
 
 /** A generator an orchestrator delegates to with `yield*`. */
@@ -208,19 +206,16 @@ export function* untilNotBusy<O extends BusyAware>(
   }
 }
 
-/** A lease held by this instance: renew it before every write and every poll round. */
+/** A lease this instance holds on a resource (the key `acquireLock` and `releaseLock` take). */
 export interface Lease {
-  /** The lock id (what `acquireLock` and `releaseLock` take). */
   resourceKey: string;
   owner: string;
   leaseSeconds: number;
-  /** Extends the lease; a reason when it was lost (someone else holds it now). */
-  renew(): Flow<Reasoned | undefined>;
 }
 
 /** Renews a lease through `acquireLock` (the same owner extends its own lease). */
 export function* renewLease(
-  lease: Pick<Lease, "resourceKey" | "owner" | "leaseSeconds">,
+  lease: Lease,
   policy: RolloutPolicy,
   describe: string,
 ): Flow<Reasoned | undefined> {
@@ -235,72 +230,4 @@ export function* renewLease(
         reason: "LeaseLost",
         message: `The lease on ${describe} expired and is now held by ${answer.heldBy}; nothing more was written.`,
       };
-}
-
-/** The answer of {@link withResourceLock}. */
-export type Locked<T> = { locked: true; value: T } | { locked: false; message: string; cancelled?: boolean };
-
-/**
- * Runs `work` while holding the lease on `resourceKey` (updates to one resource never overlap, even
- * across rollouts of different certificates). Waits with backoff while another instance holds it, up
- * to `deadlineSeconds` (a "cancel" ends the wait); `work` renews the lease through the handle it is
- * given before each write and poll round, and stops when it was lost. The lease is released
- * afterwards on every path, also when `work` throws.
- */
-export function* withResourceLock<T>(
-  context: OrchestrationContext,
-  resourceKey: string,
-  options: { leaseSeconds: number; deadlineSeconds: number; policy: RolloutPolicy; cancel?: Task },
-  work: (lease: Lease) => Flow<T>,
-): Flow<Locked<T>> {
-  const { policy } = options;
-  const settings = waitSettings(policy);
-  const key = resourceLockId(resourceKey);
-  const owner = context.df.instanceId;
-  const deadline = after(context, options.deadlineSeconds).getTime();
-  const backoff = {
-    firstSeconds: settings.busyFloorSeconds,
-    capSeconds: settings.pollMaxIntervalSeconds,
-    floorSeconds: settings.busyFloorSeconds,
-  };
-  for (let n = 0; ; n++) {
-    const lease = yield* call(
-      acquireLock,
-      { resourceKey: key, owner, leaseSeconds: options.leaseSeconds },
-      policy,
-    );
-    if (lease.acquired) break;
-    const wait = Math.max(
-      backoffSeconds(n, backoff, `${owner}|lock`),
-      Math.min(lease.retryAfterSeconds, settings.pollMaxIntervalSeconds),
-    );
-    if (context.df.currentUtcDateTime.getTime() + wait * 1000 > deadline) {
-      return {
-        locked: false,
-        message: `${resourceKey} stayed locked by ${lease.heldBy} for ${Math.round(options.deadlineSeconds)} s.`,
-      };
-    }
-    if (options.cancel) {
-      if (yield* sleepUnlessCancelled(context, wait, options.cancel))
-        return {
-          locked: false,
-          cancelled: true,
-          message: `Cancelled while ${resourceKey} was locked by ${lease.heldBy}.`,
-        };
-    } else {
-      yield* sleep(context, wait);
-    }
-  }
-  const handle: Lease = {
-    resourceKey: key,
-    owner,
-    leaseSeconds: options.leaseSeconds,
-    renew: () => renewLease(handle, policy, resourceKey),
-  };
-  try {
-    const value = yield* work(handle);
-    return { locked: true, value };
-  } finally {
-    yield* call(releaseLock, { resourceKey: key, owner }, policy);
-  }
 }

@@ -7,7 +7,6 @@
 import assert from "node:assert/strict";
 import { generateKeyPairSync } from "node:crypto";
 import { after, before, test } from "node:test";
-import { applyApimServiceHandler } from "../../../src/activities/applyApimService.js";
 import { readCertificateHandler } from "../../../src/activities/readCertificate.js";
 import { resolveBindingsHandler } from "../../../src/activities/resolveBindings.js";
 import type { ReadCertificateOutput } from "../../../src/activities/contracts.js";
@@ -16,6 +15,7 @@ import { buildPlan } from "../../../src/domain/plan.js";
 import { SEED } from "../../../emulator/lab/seed.js";
 import { assertNoPrivateKey } from "../../support/secretScan.js";
 import { startActivityWorld, type ActivityWorld } from "./activitySupport.js";
+import { clearQueue, queueAndSend } from "./apimQueueSupport.js";
 
 type Found = Extract<ReadCertificateOutput, { found: true }>;
 
@@ -54,7 +54,8 @@ test("a 409 without Retry-After is busy with retryAfterSource 'default'", async 
     count: 1,
     match: "^GET .*/service/[^/]+$",
   });
-  const out = await applyApimServiceHandler({ step, rotationId: "busy-409" }, w.context());
+  const out = await queueAndSend(w, step, "busy-409");
+  await clearQueue(w, step.serviceId);
   assert.equal(
     w.lab.ctx.faults.list().some((f) => f.id === rule.id),
     false,
@@ -79,7 +80,8 @@ test("a 429 whose Retry-After is 0 stays busy after the SDK's retries, and asks 
     match: "^GET .*/service/[^/]+$",
   });
   try {
-    const out = await applyApimServiceHandler({ step, rotationId: "busy-429" }, w.context());
+    const out = await queueAndSend(w, step, "busy-429");
+    await clearQueue(w, step.serviceId);
     assert.equal(out.status, "busy", JSON.stringify(out));
     if (out.status !== "busy") return;
     assert.equal(out.retryAfterSource, "service");

@@ -7,7 +7,6 @@ import { after, before, test } from "node:test";
 import { CertificateClient } from "@azure/keyvault-certificates";
 import { DefaultAzureCredential } from "@azure/identity";
 import { acquireLockHandler } from "../../../src/activities/acquireLock.js";
-import { applyApimServiceHandler } from "../../../src/activities/applyApimService.js";
 import { applyKubernetesSecretHandler } from "../../../src/activities/applyKubernetesSecret.js";
 import { preflightCertificateHandler } from "../../../src/activities/preflightCertificate.js";
 import { probeEndpointsHandler } from "../../../src/activities/probeEndpoints.js";
@@ -28,6 +27,7 @@ import { SecretClient } from "@azure/keyvault-secrets";
 import { parseSecretValue } from "../../../src/azure/keyVault.js";
 import { assertNoPrivateKey } from "../../support/secretScan.js";
 import { eventually, startActivityWorld, type ActivityWorld } from "./activitySupport.js";
+import { clearQueue, queueAndSend } from "./apimQueueSupport.js";
 
 let w: ActivityWorld;
 let kv: CertificateClient;
@@ -145,15 +145,15 @@ test("an APIM update while another runs answers busy with a retry time", async (
   if (step.kind !== "apimService") return assert.fail("expected an APIM step");
   const stuck = w.lab.ctx.faults.add({ service: "arm", kind: "apimStuck" });
   try {
-    assert.equal(
-      (await applyApimServiceHandler({ step, rotationId: "r-busy-1" }, w.context())).status,
-      "applied",
-    );
+    assert.equal((await queueAndSend(w, step, "r-busy-1")).status, "applied");
+    // The first update is under way (stuck); a later change meets the service busy.
+    await clearQueue(w, step.serviceId);
     const other = {
       ...step,
       keyVaultSecretId: `${plan.certificate.vaultUrl}/secrets/${name}/${"0".repeat(32)}`,
     };
-    const busy = await applyApimServiceHandler({ step: other, rotationId: "r-busy-2" }, w.context());
+    const busy = await queueAndSend(w, other, "r-busy-2");
+    await clearQueue(w, step.serviceId);
     assert.equal(busy.status, "busy");
     if (busy.status === "busy") assert.ok(busy.retryAfterSeconds > 0);
   } finally {

@@ -5,7 +5,6 @@
  */
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { applyApimServiceHandler } from "../../../src/activities/applyApimService.js";
 import { applyFrontDoorProfileHandler } from "../../../src/activities/applyFrontDoorProfile.js";
 import { applyKubernetesSecretHandler } from "../../../src/activities/applyKubernetesSecret.js";
 import { preflightCertificateHandler } from "../../../src/activities/preflightCertificate.js";
@@ -21,6 +20,7 @@ import type { Binding } from "../../../src/domain/bindings.js";
 import { buildPlan, type Plan } from "../../../src/domain/plan.js";
 import { SEED } from "../../../emulator/lab/seed.js";
 import { eventually, startActivityWorld, type ActivityWorld } from "./activitySupport.js";
+import { queueAndSend } from "./apimQueueSupport.js";
 
 let w: ActivityWorld;
 before(async () => {
@@ -126,7 +126,7 @@ test("the APIM gateway certificate: one PATCH keeps the built-in entry, the gate
   const step = plan.stages[0]!.steps[0]!;
   if (step.kind !== "apimService") return assert.fail("expected an APIM step");
   const beforeRead = await readApimServiceHandler({ serviceId: step.serviceId }, w.context());
-  const out = await applyApimServiceHandler({ step, rotationId: "rot-apim-1" }, w.context());
+  const out = await queueAndSend(w, step, "rot-apim-1");
   assert.equal(out.status, "applied", JSON.stringify(out));
   const read = await eventually(async () => {
     const r = await readApimServiceHandler({ serviceId: step.serviceId }, w.context());

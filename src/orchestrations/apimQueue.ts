@@ -1,0 +1,233 @@
+/**
+ * An APIM change through the service's queue (deterministic; `applyTarget` and `restoreTarget` use
+ * it): queue the change, then take turns until it is settled. A turn is one of
+ *
+ * - the change is settled (an update carrying it provisioned, or it failed): answer that;
+ * - this instance got the service's lease: send the next update — every queued change of every
+ *   rollout, one PATCH (see src/domain/apimBatch.ts) — wait until the service provisioned it
+ *   (renewing the lease every round), settle its changes, release the lease on every path;
+ * - another instance holds the lease (its update may carry this change): wait with backoff.
+ *
+ * So N rollouts on one service cost about one update instead of N back to back (each takes 15
+ * minutes or more in Azure), and updates still never overlap. A stopping caller (cancel, out of
+ * time) withdraws its change unless an update already claimed it; then it waits for that update to
+ * settle, since the write is in flight. A cancelled sender stops waiting for its update and queues
+ * the update's changes again: the next holder resends them (writes are idempotent).
+ */
+import type { OrchestrationContext, Task } from "durable-functions";
+import { queueApimChange } from "../activities/queueApimChange.js";
+import { releaseLock } from "../activities/releaseLock.js";
+import { sendApimUpdate } from "../activities/sendApimUpdate.js";
+import { settleApimUpdate } from "../activities/settleApimUpdate.js";
+import { takeApimTurn } from "../activities/takeApimTurn.js";
+import type { ApimChange, BatchOutcome } from "../domain/apimBatch.js";
+import type { ApimServiceSnapshot, Reasoned } from "../domain/rollback.js";
+import { backoffSeconds } from "./backoff.js";
+import { waitSettings, type RolloutPolicy } from "./policy.js";
+import { pollInstanceId, waitFor } from "./pollUntil.js";
+import { after, call, renewLease, sleep, sleepUnlessCancelled, untilNotBusy, type Flow } from "./tasks.js";
+
+/** Options of {@link throughApimQueue}. */
+export interface ApimQueueOptions {
+  policy: RolloutPolicy;
+  /** Lease length (outlasts the longest gap between two renewals). */
+  leaseSeconds: number;
+  /** How long the change may wait for its update to start (other rollouts' updates run first). */
+  waitDeadlineSeconds: number;
+  /** How long an update this instance sent may take to provision. */
+  provisionDeadlineSeconds: number;
+  /** First interval between two reads of the provisioning state. */
+  pollIntervalSeconds: number;
+  /** Before sending its first update, a holder waits this long so changes queued meanwhile go along. */
+  gatherSeconds: number;
+  /** The instance's "cancel" event task, if it can be cancelled. */
+  cancel?: Task;
+}
+
+/** How the change ended. */
+export type ApimQueueResult =
+  /** Provisioned. `stopped`: a cancel arrived once it was in flight (the caller rolls it back). */
+  | { status: "done"; snapshot?: ApimServiceSnapshot; stopped?: Reasoned }
+  /** Failed or withdrawn; `write` tells whether an update carrying it may have landed. */
+  | { status: "failed"; write: "notApplied" | "unknown"; snapshot?: ApimServiceSnapshot; failure: Reasoned };
+
+const CANCELLED: Reasoned = { reason: "Cancelled", message: "The rollout was cancelled on request." };
+
+/** Queues `change` for the service and takes turns until it is settled. */
+export function* throughApimQueue(
+  context: OrchestrationContext,
+  serviceId: string,
+  change: ApimChange,
+  options: ApimQueueOptions,
+): Flow<ApimQueueResult> {
+  const { policy } = options;
+  const settings = waitSettings(policy);
+  const owner = context.df.instanceId;
+  const deadline = after(context, options.waitDeadlineSeconds).getTime();
+  const backoff = {
+    firstSeconds: settings.busyFloorSeconds,
+    capSeconds: settings.pollMaxIntervalSeconds,
+    floorSeconds: settings.busyFloorSeconds,
+  };
+  yield* call(queueApimChange, { serviceId, change }, policy);
+  let stopping: Reasoned | undefined;
+  let rounds = 0;
+  let waits = 0;
+  for (;;) {
+    const turn = yield* call(
+      takeApimTurn,
+      {
+        serviceId,
+        requestId: change.requestId,
+        owner,
+        leaseSeconds: options.leaseSeconds,
+        withdraw: stopping !== undefined,
+      },
+      policy,
+    );
+    switch (turn.turn) {
+      case "done":
+        return {
+          status: "done",
+          ...(turn.snapshot ? { snapshot: turn.snapshot } : {}),
+          ...(stopping ? { stopped: stopping } : {}),
+        };
+      case "failed":
+        return {
+          status: "failed",
+          write: turn.attemptedWrite ? "unknown" : "notApplied",
+          ...(turn.snapshot ? { snapshot: turn.snapshot } : {}),
+          failure: { reason: turn.reason, message: turn.message },
+        };
+      case "withdrawn":
+        return {
+          status: "failed",
+          write: turn.attemptedWrite ? "unknown" : "notApplied",
+          ...(turn.snapshot ? { snapshot: turn.snapshot } : {}),
+          failure: stopping ?? CANCELLED,
+        };
+      case "lead": {
+        rounds++;
+        const cancel = stopping ? undefined : options.cancel;
+        const round = yield* leadOneUpdate(context, serviceId, rounds, { ...options, cancel });
+        if (!stopping && round.stop) stopping = round.stop;
+        waits = 0;
+        break;
+      }
+      case "wait": {
+        const wait = Math.max(
+          backoffSeconds(waits++, backoff, `${owner}|apim-turn`),
+          Math.min(turn.retryAfterSeconds, settings.pollMaxIntervalSeconds),
+        );
+        if (!stopping && context.df.currentUtcDateTime.getTime() + wait * 1000 > deadline) {
+          stopping = {
+            reason: "ResourceLocked",
+            message: `${serviceId} stayed locked by ${turn.heldBy} for ${Math.round(options.waitDeadlineSeconds)} s.`,
+          };
+          break;
+        }
+        if (!stopping && options.cancel) {
+          if (yield* sleepUnlessCancelled(context, wait, options.cancel)) stopping = CANCELLED;
+        } else {
+          yield* sleep(context, wait);
+        }
+        break;
+      }
+    }
+  }
+}
+
+/**
+ * One update as the lease holder: gather, send (again while the service is busy, renewing the lease
+ * before each attempt), wait for provisioning, settle, release the lease. Answers why the caller
+ * should stop, if it should.
+ */
+function* leadOneUpdate(
+  context: OrchestrationContext,
+  serviceId: string,
+  round: number,
+  options: ApimQueueOptions,
+): Flow<{ stop?: Reasoned }> {
+  const { policy, cancel } = options;
+  const owner = context.df.instanceId;
+  const lease = { resourceKey: serviceId, owner, leaseSeconds: options.leaseSeconds };
+  const updateId = `${owner}#${round}`;
+  const settleAs = (outcome: BatchOutcome) =>
+    call(settleApimUpdate, { serviceId, updateId, outcome }, policy);
+  try {
+    if (round === 1 && options.gatherSeconds > 0) {
+      if (cancel) {
+        if (yield* sleepUnlessCancelled(context, options.gatherSeconds, cancel)) return { stop: CANCELLED };
+      } else {
+        yield* sleep(context, options.gatherSeconds);
+      }
+    }
+    const sent = yield* untilNotBusy(context, () => call(sendApimUpdate, { serviceId, updateId }, policy), {
+      policy,
+      deadlineSeconds: policy.busyDeadlineSeconds,
+      describe: `Updating APIM service ${serviceId}`,
+      ...(cancel ? { cancel } : {}),
+      beforeAttempt: () => renewLease(lease, policy, serviceId),
+    });
+    switch (sent.status) {
+      case "empty":
+      case "failed":
+        // Nothing to send, or refused and settled by the activity.
+        return {};
+      case "busyTimeout":
+        yield* settleAs({ status: "abandoned" });
+        return { stop: { reason: "Busy", message: sent.message } };
+      case "cancelled":
+        yield* settleAs({ status: "abandoned" });
+        return { stop: CANCELLED };
+      case "stopped":
+        // The lease was lost: its new holder resends what this update claimed.
+        yield* settleAs({ status: "abandoned" });
+        return {};
+      case "applied":
+        break;
+    }
+    const waited = yield* waitFor(
+      context,
+      {
+        check: {
+          kind: "apimProvisioned",
+          serviceId,
+          hostnames: sent.expect.map((h) => ({ hostName: h.hostName, keyVaultId: h.keyVaultId })),
+        },
+        describe: `APIM service ${serviceId} provisioning update ${round} (${sent.requestIds.length} change(s))`,
+        deadline: after(context, options.provisionDeadlineSeconds).toISOString(),
+        firstIntervalSeconds: options.pollIntervalSeconds,
+        policy,
+        lease,
+      },
+      pollInstanceId(owner, round),
+      cancel,
+    );
+    const v = waited.value;
+    switch (v.status) {
+      case "done":
+        yield* settleAs({ status: "done" });
+        return waited.cancelled ? { stop: CANCELLED } : {};
+      case "timeout":
+        yield* settleAs({
+          status: "failed",
+          reason: "ProvisioningTimeout",
+          message: `APIM service ${serviceId} was still ${v.evidence.state ?? "updating"} after ${Math.round(options.provisionDeadlineSeconds)} s.`,
+          isolate: false,
+        });
+        return {};
+      case "failed":
+        yield* settleAs({ status: "failed", reason: v.reason, message: v.message, isolate: true });
+        return {};
+      case "cancelled":
+        yield* settleAs({ status: "abandoned" });
+        return { stop: CANCELLED };
+      case "leaseLost":
+        yield* settleAs({ status: "abandoned" });
+        return {};
+    }
+  } finally {
+    yield* call(releaseLock, { resourceKey: serviceId, owner }, policy);
+  }
+}

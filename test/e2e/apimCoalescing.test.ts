@@ -1,0 +1,116 @@
+/**
+ * End to end, APIM updates of concurrent rollouts coalesce: while one rollout's update of the shared
+ * APIM service is still running (held Updating by a lab fault), two more rollouts of other
+ * certificates on the same service queue their changes; once the first update provisions, ONE update
+ * carries both. Three certificates, two infrastructure updates, none refused (no 409), every
+ * rollout Succeeded and every gateway hostname serving its new certificate in a real handshake.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { TableClient } from "@azure/data-tables";
+import { BenchTopology, benchNames } from "../../bench/rollout/topology.js";
+import { STREAMED } from "../../emulator/lab/core/http.js";
+import { apimServiceId } from "../../emulator/lab/seed.js";
+import { queuePartition } from "../../src/azure/apimQueue.js";
+import type { RolloutReport } from "../../src/domain/report.js";
+import { startWorld, type World } from "../support/world.js";
+
+const VAULT = "kv-contoso";
+
+describe("APIM updates of concurrent rollouts", () => {
+  let world: World;
+  const writes: string[] = [];
+  const conflicts: string[] = [];
+  before(async () => {
+    world = await startWorld({
+      subscribeEvents: false,
+      probeHosts: Object.fromEntries([1, 2, 3].map((i) => [benchNames(i).apimHost, "apim" as const])),
+    });
+    world.lab.ctx.servers.arm.router.use(async (req, next) => {
+      const res = await next();
+      if (res === STREAMED) return res;
+      if (res.status === 409) conflicts.push(`${req.method} ${req.path}`);
+      if (
+        /^(PATCH|PUT)$/.test(req.method) &&
+        /\/providers\/Microsoft\.ApiManagement\/service\/[^/]+$/i.test(req.path)
+      )
+        writes.push(`${req.method} ${res.status}`);
+      return res;
+    });
+  });
+  after(async () => {
+    await world?.stop();
+  });
+
+  const start = async (certificate: string, version: string) => {
+    const answer = await world.api("POST", "/api/rollouts", {
+      vault: VAULT,
+      certificate,
+      version,
+      targets: ["apim"],
+    });
+    assert.equal(answer.status, 202, answer.text);
+    return (answer.body as { id: string }).id;
+  };
+  const queuedStates = async () => {
+    const table = TableClient.fromConnectionString(
+      world.azurite.connectionString,
+      `${world.settings.AUDIT_TABLE_NAME ?? "RotationAudit"}Locks`,
+      { allowInsecureConnection: true },
+    );
+    const states: string[] = [];
+    const filter = `PartitionKey eq '${queuePartition(apimServiceId(world.lab.ctx.seed))}'`;
+    for await (const e of table.listEntities<{ state: string }>({ queryOptions: { filter } }))
+      states.push(e.state);
+    return states;
+  };
+
+  it("sends one update for the changes queued while another update ran", async () => {
+    const topology = new BenchTopology(world.lab);
+    await topology.growTo(3);
+    const versions = await topology.newVersions(3);
+    const name = (i: number) => benchNames(i).certificate;
+    const versionOf = (i: number) => versions.get(name(i)) as string;
+    writes.length = 0;
+    const stuck = await world.lab.control("POST", "/lab/faults", { service: "arm", kind: "apimStuck" });
+    let released = false;
+    const release = async () => {
+      if (released) return;
+      released = true;
+      await world.lab.control("DELETE", `/lab/faults/${(stuck.body as { id: string }).id}`);
+    };
+    try {
+      const first = await start(name(1), versionOf(1));
+      await world.waitFor(
+        "the first update to be sent",
+        async () => (writes.length === 1 ? true : undefined),
+        60_000,
+      );
+      const others = [await start(name(2), versionOf(2)), await start(name(3), versionOf(3))];
+      // Both wait in the queue behind the running update.
+      await world.waitFor(
+        "two changes queued behind the running update",
+        async () => {
+          const states = await queuedStates();
+          return states.filter((s) => s === "pending").length === 2 && states.includes("claimed")
+            ? true
+            : undefined;
+        },
+        60_000,
+      );
+      assert.equal(writes.length, 1, "nothing else was sent while the service was updating");
+      await release();
+      const reports: RolloutReport[] = await Promise.all(
+        [first, ...others].map((id) => world.waitForRollout(id, 180_000)),
+      );
+      for (const r of reports)
+        assert.equal(r.outcome?.state, "Succeeded", `${r.outcome?.reason}: ${r.outcome?.message}`);
+      assert.deepEqual(writes, ["PATCH 202", "PATCH 202"], "three certificates, two updates");
+      assert.deepEqual(conflicts, [], "no request was refused with 409");
+      for (const [i, r] of reports.entries())
+        assert.deepEqual(await world.served(benchNames(i + 1).apimHost), [r.versions.next?.thumbprint]);
+    } finally {
+      await release();
+    }
+  });
+});
