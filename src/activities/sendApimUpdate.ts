@@ -37,6 +37,12 @@ import type { TypedActivity } from "./typed.js";
 /** Settled changes are kept this long for their rollouts to read, then pruned. */
 const KEEP_SETTLED_MS = 24 * 3600 * 1000;
 
+/**
+ * A change still pending after this long belongs to a rollout that is gone (terminated, not
+ * cancelled): a live rollout withdraws its change when its own wait deadline (24 h by default) passes.
+ */
+export const ABANDONED_AFTER_MS = 26 * 3600 * 1000;
+
 /** Sends the next update of the service. */
 export async function sendApimUpdateHandler(
   input: SendApimUpdateInput,
@@ -52,6 +58,7 @@ export async function sendApimUpdateHandler(
   try {
     const queued = await listChanges(table, input.serviceId);
     await pruneSettled(table, input.serviceId, queued, new Date(c.now().getTime() - KEEP_SETTLED_MS));
+    await expireAbandoned(c, input.serviceId, queued);
     batch = pickBatch(queued, input.updateId) as StoredChange[];
     if (!batch.length) return { status: "empty" };
 
@@ -132,6 +139,21 @@ export async function sendApimUpdateHandler(
       return { status: "failed", requestIds: settled, reason, message: f.message };
     }
     throw retriable(f);
+  }
+}
+
+/** Fails the pending changes of rollouts that are gone, so no update ever carries them. */
+async function expireAbandoned(c: Composition, serviceId: string, queued: StoredChange[]): Promise<void> {
+  const table = await c.lockTable();
+  const cutoff = new Date(c.now().getTime() - ABANDONED_AFTER_MS).toISOString();
+  for (const [i, q] of queued.entries()) {
+    if (q.state !== "pending" || q.queuedAt >= cutoff) continue;
+    const now = await replaceChange(table, serviceId, q, {
+      state: "failed",
+      reason: "Abandoned",
+      message: `Queued at ${q.queuedAt} and never withdrawn: its rollout is gone; not sent.`,
+    });
+    if (now) queued[i] = now;
   }
 }
 

@@ -15,11 +15,12 @@ import { queueApimChangeHandler } from "../../../src/activities/queueApimChange.
 import { readCertificateHandler } from "../../../src/activities/readCertificate.js";
 import { releaseLockHandler } from "../../../src/activities/releaseLock.js";
 import { resolveBindingsHandler } from "../../../src/activities/resolveBindings.js";
-import { sendApimUpdateHandler } from "../../../src/activities/sendApimUpdate.js";
+import { ABANDONED_AFTER_MS, sendApimUpdateHandler } from "../../../src/activities/sendApimUpdate.js";
 import { settleApimUpdateHandler } from "../../../src/activities/settleApimUpdate.js";
 import { takeApimTurnHandler } from "../../../src/activities/takeApimTurn.js";
 import type { ReadCertificateOutput } from "../../../src/activities/contracts.js";
 import { apimServiceId } from "../../../src/azure/apim.js";
+import { createComposition, useComposition } from "../../../src/composition.js";
 import { readSnapshot } from "../../../src/azure/snapshots.js";
 import { resetDiscoveryCache } from "../../../src/discovery.js";
 import { applyChange } from "../../../src/domain/apimBatch.js";
@@ -341,4 +342,25 @@ test("a pending change can be withdrawn; a claimed one stays until its update se
     );
   }
   await release("W");
+});
+
+test("a change left pending by a rollout that is gone expires instead of being sent", async () => {
+  await newVersion(SEED.certificates.apim.name);
+  const gateway = await stepFor(SEED.certificates.apim.name);
+  await queue(gateway, "q-gone");
+  useComposition(
+    createComposition(w.composition.config, {
+      now: () => new Date(Date.now() + ABANDONED_AFTER_MS + 60_000),
+    }),
+  );
+  try {
+    assert.deepEqual(await send("G#1"), { status: "empty" });
+  } finally {
+    useComposition(w.composition);
+  }
+  assert.equal(serviceWrites.length, 0, "nothing was sent");
+  const gone = await turn("q-gone", gateway, "G");
+  assert.equal(gone.turn, "failed", JSON.stringify(gone));
+  if (gone.turn === "failed") assert.equal(gone.reason, "Abandoned");
+  await release("G");
 });
