@@ -9,7 +9,9 @@
  *   name in every allowed vault, reads that certificate's partition only).
  * - `GET /api/rollouts/{id}` → the report (JSON; plain text with `Accept: text/plain`); `id` is a
  *   run id (`report.runId`, one rollout) or the certificate's instance id (its latest rollout).
- * - `POST /api/rollouts/{id}/cancel` → raises "cancel" (202), 409 when it does not run.
+ * - `POST /api/rollouts/{id}/cancel` → raises "cancel" (202), 409 `NotRunning` when it does not run or
+ *   has already decided its outcome. A cancel the rollout hears only after its last stage succeeded
+ *   changes nothing: it ends Succeeded, saying "Cancel arrived too late".
  *
  * And trigger `certificateInventory`: `GET /api/certificates` → each certificate, its expiry, its
  * bindings and what each serves now (one report-only drift scan under a fixed id, reused while
@@ -328,6 +330,13 @@ async function cancelRollout(
       409,
       "NotRunning",
       `Rollout ${runOrInstanceId} is not running (the certificate's rollout ${running ? runIdOf(running) : id} is ${String(status.runtimeStatus)}); there is nothing to cancel.`,
+    );
+  // Decided, only recording and publishing its outcome: nothing would hear the cancel any more.
+  if (running?.outcome)
+    return problem(
+      409,
+      "NotRunning",
+      `Rollout ${runIdOf(running)} has already ended ${running.outcome.state} (${running.outcome.reason}) and is only recording its outcome; the cancel arrived too late.`,
     );
   await client.raiseEvent(id, "cancel", { requestedAt: new Date().toISOString() });
   // A stage waiting for its probes hears it too.
