@@ -10,21 +10,12 @@ import type { LabRequest, LabResponse, Router } from "../../core/http.js";
 import { badRequest, methodNotAllowed } from "../core/errors.js";
 import { key, lastSegment } from "../core/ids.js";
 import { isObject, mergePatch } from "../core/mergePatch.js";
-import { actionFor, type ArmPipeline } from "../core/pipeline.js";
-import { page, retryAfter } from "../core/responses.js";
+import type { ArmPipeline } from "../core/pipeline.js";
+import { retryAfter } from "../core/responses.js";
 import type { DomainState, OperationState, ProfileState } from "../core/state.js";
 import type { ArmWorld } from "../core/world.js";
-import {
-  CDN,
-  PROFILE_PATH,
-  childNotFound,
-  findProfile,
-  isResponse,
-  lroFailure,
-  profileId,
-  requestScope,
-  startDeployment,
-} from "./frontDoor.js";
+import { profileHandler, registerChildReads, type ProfileHandler } from "./childResources.js";
+import { PROFILE_PATH, childNotFound, lroFailure, profileId, startDeployment } from "./frontDoor.js";
 import { cdnOperationUrl } from "./secrets.js";
 
 const TYPE = "Microsoft.Cdn/profiles/customDomains";
@@ -66,36 +57,17 @@ export function newDomain(name: string, properties: Record<string, unknown>, sin
 }
 
 export function registerCustomDomains(router: Router, pipeline: ArmPipeline, world: ArmWorld): void {
-  const route = { namespace: CDN, scope: requestScope, action: (r: LabRequest) => actionFor(r.method, TYPE) };
-  const wrap = (fn: (req: LabRequest, profile: ProfileState) => Promise<LabResponse> | LabResponse) =>
-    pipeline.wrap(route, (req) =>
-      world.exclusive(() => {
-        const profile = findProfile(world, req);
-        return isResponse(profile) ? profile : fn(req, profile);
-      }),
-    );
-
-  router.on(
-    "GET",
-    `${PROFILE_PATH}/customDomains`,
-    wrap((req, profile) =>
-      page(
-        world,
-        req,
-        Object.values(profile.customDomains).map((d) => domainJson(world, profile, d)),
-      ),
-    ),
-  );
-  router.on(
-    "GET",
-    `${PROFILE_PATH}/customDomains/:name`,
-    wrap((req, profile) => {
-      const domain = profile.customDomains[key(req.params.name!)];
-      return domain
-        ? { status: 200, body: domainJson(world, profile, domain) }
-        : childNotFound("customDomains", req.params.name!);
+  const wrap = (handler: ProfileHandler) => profileHandler(pipeline, world, TYPE, handler);
+  registerChildReads<DomainState>(router, pipeline, world, {
+    type: TYPE,
+    path: `${PROFILE_PATH}/customDomains`,
+    param: "name",
+    notFoundType: "customDomains",
+    collection: (_req, profile) => ({
+      items: profile.customDomains,
+      json: (domain) => domainJson(world, profile, domain),
     }),
-  );
+  });
   router.on(
     "PUT",
     `${PROFILE_PATH}/customDomains/:name`,

@@ -1,18 +1,11 @@
 /** `Microsoft.Cdn/profiles`: get and list by resource group (Front Door Standard/Premium profiles). */
-import type { LabRequest, Router } from "../../core/http.js";
-import { actionFor, type ArmPipeline } from "../core/pipeline.js";
+import type { Router } from "../../core/http.js";
+import type { ArmPipeline } from "../core/pipeline.js";
 import { page } from "../core/responses.js";
 import type { ProfileState } from "../core/state.js";
 import type { ArmWorld } from "../core/world.js";
-import {
-  CDN,
-  PROFILE_PATH,
-  checkScope,
-  findProfile,
-  isResponse,
-  profileId,
-  requestScope,
-} from "./frontDoor.js";
+import { cdnRoute, profileHandler } from "./childResources.js";
+import { PROFILE_PATH, checkScope, profileId } from "./frontDoor.js";
 
 const TYPE = "Microsoft.Cdn/profiles";
 
@@ -36,21 +29,18 @@ export function profileJson(world: ArmWorld, profile: ProfileState): Record<stri
 }
 
 export function registerProfiles(router: Router, pipeline: ArmPipeline, world: ArmWorld): void {
-  const route = { namespace: CDN, scope: requestScope, action: (r: LabRequest) => actionFor(r.method, TYPE) };
   router.on(
     "GET",
     PROFILE_PATH,
-    pipeline.wrap(route, (req) =>
-      world.exclusive(() => {
-        const profile = findProfile(world, req);
-        return isResponse(profile) ? profile : { status: 200, body: profileJson(world, profile) };
-      }),
-    ),
+    profileHandler(pipeline, world, TYPE, (_req, profile) => ({
+      status: 200,
+      body: profileJson(world, profile),
+    })),
   );
   router.on(
     "GET",
     "/subscriptions/:sub/resourceGroups/:rg/providers/Microsoft.Cdn/profiles",
-    pipeline.wrap(route, (req) =>
+    pipeline.wrap(cdnRoute(TYPE), (req) =>
       world.exclusive(
         () =>
           checkScope(world, req) ??

@@ -8,21 +8,12 @@
 import type { LabRequest, LabResponse, Router } from "../../core/http.js";
 import { badRequest, methodNotAllowed } from "../core/errors.js";
 import { key, parseKeyVaultSecretArmId } from "../core/ids.js";
-import { actionFor, type ArmPipeline } from "../core/pipeline.js";
-import { page, retryAfter } from "../core/responses.js";
+import type { ArmPipeline } from "../core/pipeline.js";
+import { retryAfter } from "../core/responses.js";
 import type { ProfileState, SecretState } from "../core/state.js";
 import type { ArmWorld } from "../core/world.js";
-import {
-  CDN,
-  PROFILE_PATH,
-  childNotFound,
-  findProfile,
-  isResponse,
-  lroFailure,
-  profileId,
-  requestScope,
-  startDeployment,
-} from "./frontDoor.js";
+import { profileHandler, registerChildReads, type ProfileHandler } from "./childResources.js";
+import { PROFILE_PATH, lroFailure, profileId, startDeployment } from "./frontDoor.js";
 
 const TYPE = "Microsoft.Cdn/profiles/secrets";
 
@@ -45,36 +36,17 @@ export function secretJson(
 }
 
 export function registerSecrets(router: Router, pipeline: ArmPipeline, world: ArmWorld): void {
-  const route = { namespace: CDN, scope: requestScope, action: (r: LabRequest) => actionFor(r.method, TYPE) };
-  const wrap = (fn: (req: LabRequest, profile: ProfileState) => Promise<LabResponse> | LabResponse) =>
-    pipeline.wrap(route, (req) =>
-      world.exclusive(() => {
-        const profile = findProfile(world, req);
-        return isResponse(profile) ? profile : fn(req, profile);
-      }),
-    );
-
-  router.on(
-    "GET",
-    `${PROFILE_PATH}/secrets`,
-    wrap((req, profile) =>
-      page(
-        world,
-        req,
-        Object.values(profile.secrets).map((s) => secretJson(world, profile, s)),
-      ),
-    ),
-  );
-  router.on(
-    "GET",
-    `${PROFILE_PATH}/secrets/:name`,
-    wrap((req, profile) => {
-      const secret = profile.secrets[key(req.params.name!)];
-      return secret
-        ? { status: 200, body: secretJson(world, profile, secret) }
-        : childNotFound("secrets", req.params.name!);
+  const wrap = (handler: ProfileHandler) => profileHandler(pipeline, world, TYPE, handler);
+  registerChildReads<SecretState>(router, pipeline, world, {
+    type: TYPE,
+    path: `${PROFILE_PATH}/secrets`,
+    param: "name",
+    notFoundType: "secrets",
+    collection: (_req, profile) => ({
+      items: profile.secrets,
+      json: (secret) => secretJson(world, profile, secret),
     }),
-  );
+  });
   router.on(
     "PUT",
     `${PROFILE_PATH}/secrets/:name`,
