@@ -19,6 +19,7 @@ const VAULT = "kv-contoso";
 
 describe("APIM updates of concurrent rollouts", () => {
   let world: World;
+  let topology: BenchTopology;
   const writes: string[] = [];
   const conflicts: string[] = [];
   before(async () => {
@@ -37,6 +38,8 @@ describe("APIM updates of concurrent rollouts", () => {
         writes.push(`${req.method} ${res.status}`);
       return res;
     });
+    topology = new BenchTopology(world.lab);
+    await topology.growTo(3);
   });
   after(async () => {
     await world?.stop();
@@ -66,8 +69,6 @@ describe("APIM updates of concurrent rollouts", () => {
   };
 
   it("sends one update for the changes queued while another update ran", async () => {
-    const topology = new BenchTopology(world.lab);
-    await topology.growTo(3);
     const versions = await topology.newVersions(3);
     const name = (i: number) => benchNames(i).certificate;
     const versionOf = (i: number) => versions.get(name(i)) as string;
@@ -109,6 +110,62 @@ describe("APIM updates of concurrent rollouts", () => {
       assert.deepEqual(conflicts, [], "no request was refused with 409");
       for (const [i, r] of reports.entries())
         assert.deepEqual(await world.served(benchNames(i + 1).apimHost), [r.versions.next?.thumbprint]);
+    } finally {
+      await release();
+    }
+  });
+
+  it("a rollout cancelled while its change waits in the queue withdraws it: never sent, nothing to roll back", async () => {
+    const versions = await topology.newVersions(2);
+    const name = (i: number) => benchNames(i).certificate;
+    const servedBefore = await world.served(benchNames(2).apimHost);
+    writes.length = 0;
+    const stuck = await world.lab.control("POST", "/lab/faults", { service: "arm", kind: "apimStuck" });
+    let released = false;
+    const release = async () => {
+      if (released) return;
+      released = true;
+      await world.lab.control("DELETE", `/lab/faults/${(stuck.body as { id: string }).id}`);
+    };
+    try {
+      const first = await start(name(1), versions.get(name(1)) as string);
+      await world.waitFor(
+        "the first update to be sent",
+        async () => (writes.length === 1 ? true : undefined),
+        60_000,
+      );
+      const second = await start(name(2), versions.get(name(2)) as string);
+      await world.waitFor(
+        "the second change queued behind the running update",
+        async () => ((await queuedStates()).filter((s) => s === "pending").length === 1 ? true : undefined),
+        60_000,
+      );
+      const cancel = await world.api("POST", `/api/rollouts/${encodeURIComponent(second)}/cancel`);
+      assert.equal(cancel.status, 202, cancel.text);
+      const cancelled = await world.waitForRollout(second, 120_000);
+      assert.equal(
+        cancelled.outcome?.state,
+        "Cancelled",
+        `${cancelled.outcome?.reason}: ${cancelled.outcome?.message}`,
+      );
+      assert.deepEqual(
+        cancelled.rollback?.actions ?? [],
+        [],
+        "nothing was written, so nothing is rolled back",
+      );
+      assert.ok(
+        (await queuedStates()).includes("withdrawn") && !(await queuedStates()).includes("pending"),
+        "the change was withdrawn",
+      );
+      await release();
+      const done = await world.waitForRollout(first, 180_000);
+      assert.equal(done.outcome?.state, "Succeeded", `${done.outcome?.reason}: ${done.outcome?.message}`);
+      assert.deepEqual(writes, ["PATCH 202"], "the withdrawn change was never sent");
+      assert.deepEqual(
+        await world.served(benchNames(2).apimHost),
+        servedBefore,
+        "the cancelled certificate's host is untouched",
+      );
     } finally {
       await release();
     }
