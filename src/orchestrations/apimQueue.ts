@@ -112,6 +112,8 @@ export function* throughApimQueue(
         const round = yield* leadOneUpdate(context, serviceId, rounds, { ...options, cancel });
         if (!stopping && round.stop) stopping = round.stop;
         waits = 0;
+        // Nothing was sent although this change is not settled (a race with a claim): never spin.
+        if (round.sentNothing) yield* sleep(context, settings.busyFloorSeconds);
         break;
       }
       case "wait": {
@@ -147,7 +149,7 @@ function* leadOneUpdate(
   serviceId: string,
   round: number,
   options: ApimQueueOptions,
-): Flow<{ stop?: Reasoned }> {
+): Flow<{ stop?: Reasoned; sentNothing?: boolean }> {
   const { policy, cancel } = options;
   const owner = context.df.instanceId;
   const lease = { resourceKey: serviceId, owner, leaseSeconds: options.leaseSeconds };
@@ -171,8 +173,9 @@ function* leadOneUpdate(
     });
     switch (sent.status) {
       case "empty":
+        return { sentNothing: true };
       case "failed":
-        // Nothing to send, or refused and settled by the activity.
+        // Refused, and settled by the activity.
         return {};
       case "busyTimeout":
         yield* settleAs({ status: "abandoned" });
