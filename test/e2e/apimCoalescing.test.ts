@@ -7,12 +7,12 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { TableClient } from "@azure/data-tables";
 import { BenchTopology, benchNames } from "../../bench/rollout/topology.js";
 import { STREAMED } from "../../emulator/lab/core/http.js";
 import { apimServiceId } from "../../emulator/lab/seed.js";
 import { queuePartition } from "../../src/azure/apimQueue.js";
 import type { RolloutReport } from "../../src/domain/report.js";
+import { holdFault, locksTable, startRollout } from "../support/e2e.js";
 import { startWorld, type World } from "../support/world.js";
 
 const VAULT = "kv-contoso";
@@ -45,22 +45,10 @@ describe("APIM updates of concurrent rollouts", () => {
     await world?.stop();
   });
 
-  const start = async (certificate: string, version: string) => {
-    const answer = await world.api("POST", "/api/rollouts", {
-      vault: VAULT,
-      certificate,
-      version,
-      targets: ["apim"],
-    });
-    assert.equal(answer.status, 202, answer.text);
-    return (answer.body as { id: string }).id;
-  };
+  const start = (certificate: string, version: string) =>
+    startRollout(world, { vault: VAULT, certificate, version, targets: ["apim"] });
   const queuedStates = async () => {
-    const table = TableClient.fromConnectionString(
-      world.azurite.connectionString,
-      `${world.settings.AUDIT_TABLE_NAME ?? "RotationAudit"}Locks`,
-      { allowInsecureConnection: true },
-    );
+    const table = locksTable(world);
     const states: string[] = [];
     const filter = `PartitionKey eq '${queuePartition(apimServiceId(world.lab.ctx.seed))}'`;
     for await (const e of table.listEntities<{ state: string }>({ queryOptions: { filter } }))
@@ -73,13 +61,7 @@ describe("APIM updates of concurrent rollouts", () => {
     const name = (i: number) => benchNames(i).certificate;
     const versionOf = (i: number) => versions.get(name(i)) as string;
     writes.length = 0;
-    const stuck = await world.lab.control("POST", "/lab/faults", { service: "arm", kind: "apimStuck" });
-    let released = false;
-    const release = async () => {
-      if (released) return;
-      released = true;
-      await world.lab.control("DELETE", `/lab/faults/${(stuck.body as { id: string }).id}`);
-    };
+    const release = await holdFault(world.lab, { service: "arm", kind: "apimStuck" });
     try {
       const first = await start(name(1), versionOf(1));
       await world.waitFor(
@@ -120,13 +102,7 @@ describe("APIM updates of concurrent rollouts", () => {
     const name = (i: number) => benchNames(i).certificate;
     const servedBefore = await world.served(benchNames(2).apimHost);
     writes.length = 0;
-    const stuck = await world.lab.control("POST", "/lab/faults", { service: "arm", kind: "apimStuck" });
-    let released = false;
-    const release = async () => {
-      if (released) return;
-      released = true;
-      await world.lab.control("DELETE", `/lab/faults/${(stuck.body as { id: string }).id}`);
-    };
+    const release = await holdFault(world.lab, { service: "arm", kind: "apimStuck" });
     try {
       const first = await start(name(1), versions.get(name(1)) as string);
       await world.waitFor(

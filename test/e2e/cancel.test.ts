@@ -7,9 +7,9 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { TableClient } from "@azure/data-tables";
 import { LOCK_PARTITION } from "../../src/activities/acquireLock.js";
 import type { RolloutReport } from "../../src/domain/report.js";
+import { holdFault, listInstances, locksTable, newVersion, startRollout } from "../support/e2e.js";
 import { startWorld, type World } from "../support/world.js";
 
 const VAULT = "kv-contoso";
@@ -23,26 +23,9 @@ describe("cancel and incomplete discovery", () => {
     await world?.stop();
   });
 
-  const instances = async () =>
-    (await fetch(`${world.baseUrl}/runtime/webhooks/durabletask/instances?code=${world.keys.durable}`).then(
-      (r) => r.json(),
-    )) as { instanceId: string; runtimeStatus: string }[];
-  const newVersion = async (name: string) => {
-    const policy = await world.certificates.getCertificatePolicy(name);
-    const done = await (await world.certificates.beginCreateCertificate(name, policy)).pollUntilDone();
-    return done.properties.version as string;
-  };
-  const start = async (body: Record<string, unknown>) => {
-    const answer = await world.api("POST", "/api/rollouts", { vault: VAULT, ...body });
-    assert.equal(answer.status, 202, answer.text);
-    return (answer.body as { id: string }).id;
-  };
+  const start = (body: Record<string, unknown>) => startRollout(world, { vault: VAULT, ...body });
   const locks = async () => {
-    const table = TableClient.fromConnectionString(
-      world.azurite.connectionString,
-      `${world.settings.AUDIT_TABLE_NAME ?? "RotationAudit"}Locks`,
-      { allowInsecureConnection: true },
-    );
+    const table = locksTable(world);
     const rows: { owner?: string }[] = [];
     try {
       // Leases only (the table also keeps other rows, such as write snapshots).
@@ -60,20 +43,14 @@ describe("cancel and incomplete discovery", () => {
     const name = "apim-gateway";
     const host = "apim.contoso.test";
     const servedBefore = await world.served(host);
-    const stuck = await world.lab.control("POST", "/lab/faults", { service: "arm", kind: "apimStuck" });
-    let removed = false;
-    const release = async () => {
-      if (removed) return;
-      removed = true;
-      await world.lab.control("DELETE", `/lab/faults/${(stuck.body as { id: string }).id}`);
-    };
+    const release = await holdFault(world.lab, { service: "arm", kind: "apimStuck" });
     try {
-      const id = await start({ certificate: name, version: await newVersion(name) });
+      const id = await start({ certificate: name, version: (await newVersion(world, name)).version });
       // The update was sent and the target waits for it to provision (its poll runs), holding the lease.
       const waitId = await world.waitFor(
         "the APIM target's provisioning wait",
         async () =>
-          (await instances()).find(
+          (await listInstances(world)).find(
             (i) =>
               i.instanceId.startsWith(id) && /:t1:w1$/.test(i.instanceId) && i.runtimeStatus === "Running",
           )?.instanceId,
@@ -124,14 +101,14 @@ describe("cancel and incomplete discovery", () => {
       return ((await r.json()) as { metadata: { resourceVersion: string } }).metadata.resourceVersion;
     };
     const before = await secretVersion();
-    const fault = await world.lab.control("POST", "/lab/faults", {
+    const lift = await holdFault(world.lab, {
       service: "arm",
       kind: "status",
       status: 503,
       match: "^GET .*Microsoft\\.ApiManagement/service",
     });
     try {
-      const id = await start({ certificate: name, version: await newVersion(name) });
+      const id = await start({ certificate: name, version: (await newVersion(world, name)).version });
       const report = await world.waitForRollout(id, 120_000);
       assert.equal(
         report.outcome?.state,
@@ -148,7 +125,7 @@ describe("cancel and incomplete discovery", () => {
       assert.deepEqual(report.stages, [], "nothing was planned");
       assert.equal(await secretVersion(), before, "the readable Kubernetes binding was not written either");
     } finally {
-      await world.lab.control("DELETE", `/lab/faults/${(fault.body as { id: string }).id}`);
+      await lift();
     }
   });
 });

@@ -17,6 +17,19 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { stageInstanceId } from "../../src/domain/instanceIds.js";
 import type { RolloutReport } from "../../src/domain/report.js";
+import {
+  configureLab,
+  durableOperation,
+  explain,
+  holdFault,
+  newVersion,
+  outcomeEvents,
+  plannedStages,
+  recordLabWrites,
+  startRollout,
+  waitForStageProbing,
+  type LabWrite,
+} from "../support/e2e.js";
 import { startWorld, type World } from "../support/world.js";
 
 const VAULT = "kv-contoso";
@@ -25,15 +38,9 @@ const HOST = "backend.contoso.test";
 /** The Secret serving HOST, as the lab's Kubernetes API path names it. */
 const SECRET_PATH = /\/namespaces\/api\/secrets\/backend-tls$/i;
 
-interface LabWrite {
-  server: "arm" | "kubernetes";
-  method: string;
-  path: string;
-}
-
 describe("a cancel that comes too late", () => {
   let world: World;
-  const writes: LabWrite[] = [];
+  let writes: LabWrite[] = [];
 
   before(async () => {
     world = await startWorld({
@@ -41,77 +48,35 @@ describe("a cancel that comes too late", () => {
       // Orchestration seconds (the host runs 20× faster): a held stage waits up to 120 s.
       settings: { PROBE_DEADLINE_KUBERNETES_SECONDS: "2400" },
     });
-    const settings = await world.lab.control("POST", "/lab/keyvault/settings", { createDelayMs: 100 });
-    assert.ok(settings.status < 300, JSON.stringify(settings.body));
-    for (const server of ["arm", "kubernetes"] as const) {
-      world.lab.ctx.servers[server].router.use(async (req, next) => {
-        const out = await next();
-        if (req.method !== "GET" && req.method !== "HEAD")
-          writes.push({ server, method: req.method, path: req.path });
-        return out;
-      });
-    }
+    await configureLab(world.lab, "/lab/keyvault/settings", { createDelayMs: 100 });
+    writes = recordLabWrites(world.lab);
   });
   after(async () => {
     await world?.stop();
   });
 
-  const newVersion = async () => {
-    const policy = await world.certificates.getCertificatePolicy(NAME);
-    const done = await (
-      await world.certificates.beginCreateCertificate(NAME, policy, { intervalInMs: 50 })
-    ).pollUntilDone();
-    return { version: done.properties.version as string, thumbprint: thumb(done.properties.x509Thumbprint) };
-  };
-  const start = async (version: string) => {
-    const answer = await world.api("POST", "/api/rollouts", { vault: VAULT, certificate: NAME, version });
-    assert.equal(answer.status, 202, answer.text);
-    return (answer.body as { id: string }).id;
-  };
+  const nextVersion = () => newVersion(world, NAME, { intervalInMs: 50 });
+  const start = (version: string) => startRollout(world, { vault: VAULT, certificate: NAME, version });
   const cancel = (id: string) => world.api("POST", `/api/rollouts/${encodeURIComponent(id)}/cancel`);
-  const fault = async (rule: Record<string, unknown>) => {
-    const added = await world.lab.control("POST", "/lab/faults", rule);
-    assert.ok(added.status < 300, JSON.stringify(added.body));
-    const id = (added.body as { id: string }).id;
-    let lifted = false;
-    return async () => {
-      if (lifted) return;
-      lifted = true;
-      await world.lab.control("DELETE", `/lab/faults/${id}`);
-    };
-  };
-  /** Suspends or resumes an instance through the Durable HTTP API (system key). */
-  const durable = async (id: string, operation: "suspend" | "resume") => {
-    const res = await fetch(
-      `${world.baseUrl}/runtime/webhooks/durabletask/instances/${encodeURIComponent(id)}/${operation}?reason=test&code=${world.keys.durable}`,
-      { method: "POST" },
-    );
-    assert.equal(res.status, 202, `${operation}: ${res.status} ${await res.text()}`);
-  };
   const auditRows = async () => {
     const audit = await world.api("GET", `/api/rollouts?certificate=${VAULT}/${NAME}`);
     assert.equal(audit.status, 200, audit.text);
     return (audit.body as { value: { runId: string }[] }).value;
   };
-  const outcomeEvents = async (runId: string) => {
-    const events = await world.lab.control("GET", "/lab/eventgrid/topics/rotation-outcomes/events");
-    return (events.body as { value: { event: { id: string; data: { runId: string } } }[] }).value
-      .map((e) => e.event)
-      .filter((e) => e.data.runId === runId)
-      .map((e) => e.id);
-  };
+  const outcomeEventIds = async (runId: string) =>
+    (await outcomeEvents(world.lab)).filter((e) => e.data.runId === runId).map((e) => e.id);
   const secretWritesSince = (mark: number) =>
     writes.slice(mark).filter((w) => w.server === "kubernetes" && SECRET_PATH.test(w.path));
 
   it("a finished rollout: 409 NotRunning, by run id and instance id, and nothing changes", async () => {
-    const v = await newVersion();
+    const v = await nextVersion();
     const id = await start(v.version);
     const report = await world.waitForRollout(id);
     assert.equal(report.outcome?.state, "Succeeded", explain(report));
     const runId = report.runId as string;
     const statusBefore = await world.status(id);
     const rowsBefore = await auditRows();
-    const eventsBefore = await outcomeEvents(runId);
+    const eventsBefore = await outcomeEventIds(runId);
     assert.deepEqual(eventsBefore, [`${runId}:Succeeded`], "one outcome event");
     assert.deepEqual(await world.served(HOST), [v.thumbprint]);
     const mark = writes.length;
@@ -134,42 +99,34 @@ describe("a cancel that comes too late", () => {
     const shown = await world.api("GET", `/api/rollouts/${encodeURIComponent(runId)}`);
     assert.deepEqual(shown.body, report, "the report is the same");
     assert.deepEqual(await auditRows(), rowsBefore, "the audit rows are the same");
-    assert.deepEqual(await outcomeEvents(runId), eventsBefore, "no other outcome event");
+    assert.deepEqual(await outcomeEventIds(runId), eventsBefore, "no other outcome event");
     assert.deepEqual(await world.served(HOST), [v.thumbprint], "the hop still serves the new leaf");
     assert.deepEqual(writes.slice(mark), [], "no write reached the lab");
   });
 
   it("the last stage finishes while the cancel is in flight: 202, then Succeeded 'too late', no rollback", async () => {
     const servedBefore = await world.served(HOST);
-    const lift = await fault({
+    const lift = await holdFault(world.lab, {
       service: "edge",
       kind: "neverPropagate",
       match: `^ingress ${HOST.replace(/\./g, "\\.")}$`,
     });
     try {
       await world.lab.control("POST", "/lab/edge/refresh");
-      const v = await newVersion();
+      const v = await nextVersion();
       const id = await start(v.version);
 
       // 1. The only stage has written and probes (held by the fault).
       const stage = await world.waitFor("the plan", async () => {
-        const s = await world.status(id);
-        const stages = (s?.customStatus as { stages?: { index: number; stage: string }[] } | undefined)
-          ?.stages;
+        const stages = await plannedStages(world, id);
         return stages?.length === 1 && stages[0]?.stage === "kubernetes" ? stages[0] : undefined;
       });
       const stageId = stageInstanceId(id, v.version, stage.index, "kubernetes");
-      await world.waitFor("the stage to probe after its write", async () => {
-        const s = await world.status(stageId);
-        const live = s?.customStatus as { targets?: { status: string }[] } | undefined;
-        return s?.runtimeStatus === "Running" && live?.targets?.some((t) => t.status === "applied")
-          ? true
-          : undefined;
-      });
+      await waitForStageProbing(world, "the stage to probe after its write", stageId);
       assert.deepEqual(await world.served(HOST), servedBefore, "the fault holds the previous leaf");
 
       // 2. The rotation is suspended; the stage, released, succeeds meanwhile.
-      await durable(id, "suspend");
+      await durableOperation(world, id, "suspend");
       await world.waitFor("the rotation to be suspended", async () =>
         (await world.status(id))?.runtimeStatus === "Suspended" ? true : undefined,
       );
@@ -184,7 +141,7 @@ describe("a cancel that comes too late", () => {
       const mark = writes.length;
       const answer = await cancel(id);
       assert.equal(answer.status, 202, answer.text);
-      await durable(id, "resume");
+      await durableOperation(world, id, "resume");
       const report = await world.waitForRollout(id);
 
       // 4. Succeeded, saying the cancel came too late; nothing rolled back.
@@ -199,16 +156,16 @@ describe("a cancel that comes too late", () => {
       );
       assert.deepEqual(await world.served(HOST), [v.thumbprint], "the hop keeps the new leaf");
       assert.deepEqual(secretWritesSince(mark), [], "the Secret was not written again");
-      assert.deepEqual(await outcomeEvents(report.runId as string), [`${report.runId}:Succeeded`]);
+      assert.deepEqual(await outcomeEventIds(report.runId as string), [`${report.runId}:Succeeded`]);
     } finally {
       await lift();
     }
   });
 
   it("the outcome is decided, only being recorded: 409 NotRunning, and it ends as decided", async () => {
-    const v = await newVersion();
+    const v = await nextVersion();
     // The outcome topic refuses (503) until lifted: the rollout holds in publishing its outcome.
-    const lift = await fault({
+    const lift = await holdFault(world.lab, {
       service: "eventgrid",
       kind: "status",
       status: 503,
@@ -242,13 +199,3 @@ describe("a cancel that comes too late", () => {
     }
   });
 });
-
-function thumb(bytes: Uint8Array | undefined): string {
-  return Buffer.from(bytes ?? [])
-    .toString("hex")
-    .toUpperCase();
-}
-
-function explain(report: RolloutReport): string {
-  return `${report.outcome?.state} ${report.outcome?.reason}: ${report.outcome?.message}\n${JSON.stringify(report.stages, null, 1).slice(0, 3000)}`;
-}

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { rotationInstanceId } from "../../src/domain/instanceIds.js";
 import type { RolloutReport } from "../../src/domain/report.js";
+import { currentVersion, explain, holdFault, newVersion, thumb } from "../support/e2e.js";
 import { startWorld, type World } from "../support/world.js";
 
 const VAULT = "kv-contoso";
@@ -20,14 +21,9 @@ describe("rollouts started by Key Vault events", () => {
     await world?.stop();
   });
 
-  const currentVersion = async (name: string) => {
-    const c = await world.certificates.getCertificate(name);
-    return { version: c.properties.version as string, thumbprint: thumb(c.properties.x509Thumbprint) };
-  };
-
   it("renews a certificate near expiry and serves the new version at its hop", async () => {
     const name = "apim-gateway";
-    const before = await currentVersion(name);
+    const before = await currentVersion(world, name);
     const servedBefore = await world.served("apim.contoso.test");
     assert.deepEqual(
       servedBefore,
@@ -68,22 +64,17 @@ describe("rollouts started by Key Vault events", () => {
 
   it("rolls out a version created by hand (NewVersionCreated) to every Front Door edge location", async () => {
     const name = "edge-contoso";
-    const before = await currentVersion(name);
+    const before = await currentVersion(world, name);
     const id = rotationInstanceId({ vaultName: VAULT, certificateName: name });
-    const poller = await world.certificates.beginCreateCertificate(
-      name,
-      await world.certificates.getCertificatePolicy(name),
-    );
-    const created = await poller.pollUntilDone();
-    const version = created.properties.version as string;
+    const created = await newVersion(world, name);
     // The lab vault sends NewVersionCreated through Event Grid by itself.
     await world.waitFor("the rollout to start", () => world.status(id));
     const report = await world.waitForRollout(id);
     assert.equal(report.outcome?.state, "Succeeded", explain(report));
-    assert.equal(report.versions.next?.version, version);
+    assert.equal(report.versions.next?.version, created.version);
     const served = await world.served("api.contoso.test");
     assert.ok(served.length >= 2, "two edge locations");
-    for (const t of served) assert.equal(t, thumb(created.properties.x509Thumbprint));
+    for (const t of served) assert.equal(t, created.thumbprint);
     assert.notEqual(served[0], before.thumbprint);
     console.log(
       `new version: api.contoso.test served ${before.thumbprint} before, ${served.join(", ")} after`,
@@ -93,17 +84,15 @@ describe("rollouts started by Key Vault events", () => {
   it("starts one rollout for duplicate and out-of-order deliveries", async () => {
     const name = "ingress-tls";
     const id = rotationInstanceId({ vaultName: VAULT, certificateName: name });
-    const old = await currentVersion(name);
-    const policy = await world.certificates.getCertificatePolicy(name);
-    const v2 = (await (await world.certificates.beginCreateCertificate(name, policy)).pollUntilDone())
-      .properties;
+    const old = await currentVersion(world, name);
+    const v2 = await newVersion(world, name);
     await world.waitFor("the rollout of v2", () => world.status(id));
     const first = await world.waitForRollout(id);
     assert.equal(first.outcome?.state, "Succeeded", explain(first));
     assert.equal(first.versions.next?.version, v2.version);
 
     // The same event again, and an older version's event arriving late.
-    await world.emitKeyVaultEvent("CertificateNewVersionCreated", name, v2.version as string);
+    await world.emitKeyVaultEvent("CertificateNewVersionCreated", name, v2.version);
     await world.emitKeyVaultEvent("CertificateNewVersionCreated", name, old.version, {
       eventTime: new Date(Date.parse(first.startedAt) - 60_000),
     });
@@ -114,24 +103,22 @@ describe("rollouts started by Key Vault events", () => {
     );
     const status = await world.status(id);
     assert.equal((status?.output as RolloutReport).startedAt, first.startedAt, "no second rollout ran");
-    assert.deepEqual(await world.served("backend.contoso.test"), [thumb(v2.x509Thumbprint)]);
+    assert.deepEqual(await world.served("backend.contoso.test"), [v2.thumbprint]);
   });
 
   it("does not roll out a late NewVersionCreated for an older version after a rollback", async () => {
     const name = "ingress-tls";
     const id = rotationInstanceId({ vaultName: VAULT, certificateName: name });
-    const older = await currentVersion(name);
+    const older = await currentVersion(world, name);
     const servedBefore = await world.served("backend.contoso.test");
-    const fault = await world.lab.control("POST", "/lab/faults", {
+    const lift = await holdFault(world.lab, {
       service: "edge",
       kind: "neverPropagate",
       match: "ingress backend\\.contoso\\.test",
     });
     let rolledBack: RolloutReport;
     try {
-      const policy = await world.certificates.getCertificatePolicy(name);
-      const newer = (await (await world.certificates.beginCreateCertificate(name, policy)).pollUntilDone())
-        .properties.version as string;
+      const newer = (await newVersion(world, name)).version;
       rolledBack = await world.waitFor("the rollout of the newer version to end", async () => {
         const s = await world.status(id);
         const r = s?.output as RolloutReport | undefined;
@@ -139,7 +126,7 @@ describe("rollouts started by Key Vault events", () => {
       });
       assert.equal(rolledBack.outcome?.state, "RolledBack", explain(rolledBack));
     } finally {
-      await world.lab.control("DELETE", `/lab/faults/${(fault.body as { id: string }).id}`);
+      await lift();
     }
     // The older version's event arrives late (sent now: event order says nothing).
     const eventId = await world.emitKeyVaultEvent("CertificateNewVersionCreated", name, older.version);
@@ -157,13 +144,3 @@ describe("rollouts started by Key Vault events", () => {
     assert.deepEqual(await world.served("backend.contoso.test"), servedBefore);
   });
 });
-
-function thumb(bytes: Uint8Array | undefined): string {
-  return Buffer.from(bytes ?? [])
-    .toString("hex")
-    .toUpperCase();
-}
-
-function explain(report: RolloutReport): string {
-  return `${report.outcome?.state} ${report.outcome?.reason}: ${report.outcome?.message}\n${JSON.stringify(report.stages, null, 1).slice(0, 3000)}`;
-}

@@ -9,6 +9,7 @@ import { after, before, describe, it } from "node:test";
 import { rotationInstanceId } from "../../src/domain/instanceIds.js";
 import type { RolloutReport } from "../../src/domain/report.js";
 import { daysFrom } from "../support/certificateBuilders.js";
+import { currentVersion, durableOperation, explain, fireDriftTimer } from "../support/e2e.js";
 import { startWorld, type World } from "../support/world.js";
 
 const VAULT = "kv-contoso";
@@ -27,18 +28,6 @@ describe("expiry", () => {
   });
 
   const id = rotationInstanceId({ vaultName: VAULT, certificateName: NAME });
-  const current = async () => {
-    const c = await world.certificates.getCertificate(NAME);
-    return { version: c.properties.version as string, thumbprint: thumb(c.properties.x509Thumbprint) };
-  };
-  /** Suspends or resumes the certificate's instance through the Durable HTTP API (system key). */
-  const durable = async (operation: "suspend" | "resume") => {
-    const res = await fetch(
-      `${world.baseUrl}/runtime/webhooks/durabletask/instances/${encodeURIComponent(id)}/${operation}?reason=test&code=${world.keys.durable}`,
-      { method: "POST" },
-    );
-    assert.equal(res.status, 202, `${operation}: ${res.status} ${await res.text()}`);
-  };
   /** Polls until the certificate's instance holds a finished report that `match` accepts. */
   const finished = (what: string, match: (r: RolloutReport) => boolean, timeoutMs = 90_000) =>
     world.waitFor(
@@ -52,7 +41,7 @@ describe("expiry", () => {
     );
 
   it("delivers a near-expiry again when it arrives during a dry run, and renews after it", async () => {
-    const expiring = await current();
+    const expiring = await currentVersion(world, NAME);
     // Key Vault answers the dry run's first read of the certificate slowly, and the dry run is
     // suspended meanwhile: it counts as running until it is resumed.
     await world.lab.control("POST", "/lab/faults", {
@@ -64,7 +53,7 @@ describe("expiry", () => {
     });
     const dry = await world.api("POST", "/api/rollouts", { vault: VAULT, certificate: NAME, dryRun: true });
     assert.equal(dry.status, 202, dry.text);
-    await durable("suspend");
+    await durableOperation(world, id, "suspend");
     await world.waitFor("the dry run to be suspended", async () =>
       (await world.status(id))?.runtimeStatus === "Suspended" ? true : undefined,
     );
@@ -75,7 +64,7 @@ describe("expiry", () => {
         ? true
         : undefined,
     );
-    await durable("resume");
+    await durableOperation(world, id, "resume");
     const dryRun = await finished("the dry run", (r) => r.dryRun);
     assert.equal(dryRun.outcome?.state, "Succeeded", explain(dryRun));
     const renewal = await finished("the renewal started by the redelivered event", (r) =>
@@ -97,12 +86,7 @@ describe("expiry", () => {
     assert.equal(rejected.outcome?.state, "Rejected", explain(rejected));
     const servedBefore = await world.served(HOST);
 
-    const fired = await fetch(`${world.baseUrl}/admin/functions/driftRepair`, {
-      method: "POST",
-      headers: { "x-functions-key": world.keys.master, "content-type": "application/json" },
-      body: JSON.stringify({ input: "" }),
-    });
-    assert.equal(fired.status, 202);
+    await fireDriftTimer(world);
     const renewal = await finished("the drift scan's renewal", (r) => r.trigger.kind === "drift");
     assert.equal(renewal.outcome?.state, "Succeeded", explain(renewal));
     assert.match(renewal.trigger.detail, /ExpiringSoon|expires at .* within 30 days/);
@@ -142,14 +126,4 @@ async function importShortLived(w: World, days: number): Promise<string> {
   );
   await w.certificates.updateCertificatePolicy(NAME, policy);
   return imported.properties.version as string;
-}
-
-function thumb(bytes: Uint8Array | undefined): string {
-  return Buffer.from(bytes ?? [])
-    .toString("hex")
-    .toUpperCase();
-}
-
-function explain(report: RolloutReport): string {
-  return `${report.outcome?.state} ${report.outcome?.reason}: ${report.outcome?.message}\n${JSON.stringify(report.stages, null, 1).slice(0, 3000)}`;
 }

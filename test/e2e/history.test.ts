@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { STREAMED } from "../../emulator/lab/core/http.js";
 import type { RolloutReport } from "../../src/domain/report.js";
+import { holdFault, listInstances, newVersion, startRollout } from "../support/e2e.js";
 import { startWorld, type World } from "../support/world.js";
 
 const VAULT = "kv-contoso";
@@ -38,30 +39,15 @@ describe("bounded history", () => {
     await world?.stop();
   });
 
-  const instances = async () =>
-    (await fetch(`${world.baseUrl}/runtime/webhooks/durabletask/instances?code=${world.keys.durable}`).then(
-      (r) => r.json(),
-    )) as { instanceId: string; runtimeStatus: string; customStatus: unknown }[];
-
   it("a Front Door deployment that never finishes keeps every instance's history bounded", async () => {
     const name = "edge-contoso";
     const servedBefore = await world.served("api.contoso.test");
-    const stuck = await world.lab.control("POST", "/lab/faults", {
-      service: "arm",
-      kind: "afdDeploymentStuck",
-    });
+    const lift = await holdFault(world.lab, { service: "arm", kind: "afdDeploymentStuck" });
     const started = Date.now();
     let id = "";
     try {
-      const policy = await world.certificates.getCertificatePolicy(name);
-      const created = await (await world.certificates.beginCreateCertificate(name, policy)).pollUntilDone();
-      const answer = await world.api("POST", "/api/rollouts", {
-        vault: VAULT,
-        certificate: name,
-        version: created.properties.version,
-      });
-      assert.equal(answer.status, 202, answer.text);
-      id = (answer.body as { id: string }).id;
+      const created = await newVersion(world, name);
+      id = await startRollout(world, { vault: VAULT, certificate: name, version: created.version });
 
       // Many rounds of the deployment wait (each reads the custom domain once).
       await world.waitFor(
@@ -69,7 +55,7 @@ describe("bounded history", () => {
         async () => (domainReads >= 80 ? true : undefined),
         90_000,
       );
-      const mine = (await instances()).filter((i) => i.instanceId.startsWith(id));
+      const mine = (await listInstances(world)).filter((i) => i.instanceId.startsWith(id));
       const wait = mine.find((i) => /:t1:w1$/.test(i.instanceId));
       assert.ok(wait, `the target's deployment wait runs: ${mine.map((i) => i.instanceId).join(", ")}`);
       const generation = (wait.customStatus as { generation?: number } | null)?.generation ?? 0;
@@ -87,7 +73,7 @@ describe("bounded history", () => {
           `longest history ${Math.max(...(await Promise.all(mine.map(async (i) => ((await world.status(i.instanceId, { history: true }))?.historyEvents as unknown[] | undefined)?.length ?? 0))))} events`,
       );
     } finally {
-      await world.lab.control("DELETE", `/lab/faults/${(stuck.body as { id: string }).id}`);
+      await lift();
     }
     // Released: the deployment completes, the wait (carried across executions) sees it, the stage verifies.
     const report: RolloutReport = await world.waitForRollout(id, 90_000);

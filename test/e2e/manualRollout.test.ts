@@ -9,6 +9,7 @@ import { createPrivateKey, webcrypto } from "node:crypto";
 import { after, before, describe, it } from "node:test";
 import type { RolloutReport } from "../../src/domain/report.js";
 import { aLeaf, daysFrom } from "../support/certificateBuilders.js";
+import { explain, holdFault, newVersion, outcomeEvents } from "../support/e2e.js";
 import { startWorld, type World } from "../support/world.js";
 
 const VAULT = "kv-contoso";
@@ -22,12 +23,6 @@ describe("manual rollouts", () => {
     await world?.stop();
   });
 
-  const newVersion = async (name: string, edit?: (p: Record<string, unknown>) => void) => {
-    const policy = await world.certificates.getCertificatePolicy(name);
-    edit?.(policy as unknown as Record<string, unknown>);
-    const done = await (await world.certificates.beginCreateCertificate(name, policy)).pollUntilDone();
-    return { version: done.properties.version as string, thumbprint: thumb(done.properties.x509Thumbprint) };
-  };
   const start = async (body: Record<string, unknown>) => {
     const answer = await world.api("POST", "/api/rollouts", { vault: VAULT, ...body });
     assert.equal(answer.status, 202, answer.text);
@@ -59,7 +54,7 @@ describe("manual rollouts", () => {
   it("dry run: plans and checks, changes nothing", async () => {
     const name = "edge-contoso";
     const served = await world.served("api.contoso.test");
-    const v = await newVersion(name);
+    const v = await newVersion(world, name);
     const id = await start({ certificate: name, version: v.version, dryRun: true });
     const report = await world.waitForRollout(id);
     assert.equal(report.outcome?.state, "Succeeded", explain(report));
@@ -109,7 +104,7 @@ describe("manual rollouts", () => {
 
   it("rolls out a given version to a subset of the targets", async () => {
     const name = "apim-client";
-    const v = await newVersion(name);
+    const v = await newVersion(world, name);
     const id = await start({ certificate: name, version: v.version, targets: ["apim"] });
     const report = await world.waitForRollout(id);
     assert.equal(report.outcome?.state, "Succeeded", explain(report));
@@ -166,11 +161,7 @@ describe("manual rollouts", () => {
     assert.equal((latest.body as RolloutReport).runId, runs[1]);
 
     // Two outcome events with distinct ids (a consumer deduplicating by source + id keeps both).
-    const events = await world.lab.control("GET", "/lab/eventgrid/topics/rotation-outcomes/events");
-    const ids = (events.body as { value: { event: { id: string; data: { instanceId: string } } }[] }).value
-      .map((e) => e.event)
-      .filter((e) => e.data.instanceId === id)
-      .map((e) => e.id);
+    const ids = (await outcomeEvents(world.lab)).filter((e) => e.data.instanceId === id).map((e) => e.id);
     assert.deepEqual(
       ids,
       runs.map((r) => `${r}:Succeeded`),
@@ -211,13 +202,13 @@ describe("manual rollouts", () => {
     const name = "ingress-tls";
     const host = "backend.contoso.test";
     const servedBefore = await world.served(host);
-    const fault = await world.lab.control("POST", "/lab/faults", {
+    const lift = await holdFault(world.lab, {
       service: "edge",
       kind: "neverPropagate",
       match: "ingress backend\\.contoso\\.test",
     });
     try {
-      const v = await newVersion(name);
+      const v = await newVersion(world, name);
       const id = await start({ certificate: name, version: v.version });
       // One rollout per certificate: a second request while it runs is refused.
       const again = await world.api("POST", "/api/rollouts", {
@@ -231,25 +222,25 @@ describe("manual rollouts", () => {
       assert.ok(report.rollback?.actions.length && report.rollback.actions.every((a) => a.verified));
       assert.deepEqual(await world.served(host), servedBefore, "the previous certificate is served again");
     } finally {
-      await world.lab.control("DELETE", `/lab/faults/${(fault.body as { id: string }).id}`);
+      await lift();
     }
   });
 
   it("ends NeedsAttention when the rollback cannot be verified", async () => {
     const name = "ingress-tls";
-    const fault = await world.lab.control("POST", "/lab/faults", {
+    const lift = await holdFault(world.lab, {
       service: "edge",
       kind: "wrongCertificate",
       match: "ingress backend\\.contoso\\.test",
     });
     try {
-      const v = await newVersion(name);
+      const v = await newVersion(world, name);
       const id = await start({ certificate: name, version: v.version });
       const report = await world.waitForRollout(id);
       assert.equal(report.outcome?.state, "NeedsAttention", explain(report));
       assert.match(report.outcome?.reason ?? "", /Rollback/);
     } finally {
-      await world.lab.control("DELETE", `/lab/faults/${(fault.body as { id: string }).id}`);
+      await lift();
     }
   });
 });
@@ -277,14 +268,4 @@ async function importLeaf(
     policy: { contentType: "application/x-pem-file", exportable: true },
   });
   return imported.properties.version as string;
-}
-
-function thumb(bytes: Uint8Array | undefined): string {
-  return Buffer.from(bytes ?? [])
-    .toString("hex")
-    .toUpperCase();
-}
-
-function explain(report: RolloutReport): string {
-  return `${report.outcome?.state} ${report.outcome?.reason}: ${report.outcome?.message}\n${JSON.stringify(report.stages, null, 1).slice(0, 3000)}`;
 }

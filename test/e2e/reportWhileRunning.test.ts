@@ -9,16 +9,34 @@
  * over it from its live view — each with the version and thumbprint it had and the one it gets.
  */
 import assert from "node:assert/strict";
-import { createPrivateKey, X509Certificate } from "node:crypto";
 import { after, before, describe, it } from "node:test";
 import { CdnManagementClient } from "@azure/arm-cdn";
 import { DefaultAzureCredential } from "@azure/identity";
 import type { CertificatePolicy } from "@azure/keyvault-certificates";
 import { SecretClient } from "@azure/keyvault-secrets";
-import { CoreV1Api, KubeConfig, NetworkingV1Api } from "@kubernetes/client-node";
 import { stageInstanceId } from "../../src/domain/instanceIds.js";
 import type { RolloutReport } from "../../src/domain/report.js";
 import { MAX_SHOWN_TARGETS } from "../../src/orchestrations/status.js";
+import {
+  configureLab,
+  explain as explainStages,
+  holdFault,
+  newVersion,
+  plannedStages,
+  thumb,
+  waitForStageProbing,
+  waitUntilServed,
+  type Version,
+} from "../support/e2e.js";
+import {
+  createFrontDoorDomain,
+  createTlsIngress,
+  createTlsSecret,
+  labArmOptions,
+  labKubernetes,
+  labVaultResourceId,
+  tlsPair,
+} from "../support/labBindings.js";
 import { startWorld, type World } from "../support/world.js";
 
 const VAULT = "kv-contoso";
@@ -32,11 +50,8 @@ const FRONT_DOOR_HOST = "fd.report-many.contoso.test";
 const DOMAIN = "fd-report-many";
 const KUBE_HOSTS = Array.from({ length: SECRETS }, (_, i) => ingressHost(i));
 const ALL_HOSTS: [string, ...string[]] = [FRONT_DOOR_HOST, ...KUBE_HOSTS];
-
-interface Version {
-  version: string;
-  thumbprint: string;
-}
+/** A report, running or finished, for an assertion message (4000 characters of its stages). */
+const explain = (report: RolloutReport) => explainStages(report, 4000);
 
 describe("the report of a running rollout with more targets than its custom status shows", () => {
   let world: World;
@@ -55,17 +70,12 @@ describe("the report of a running rollout with more targets than its custom stat
       settings: { PROBE_DEADLINE_FRONT_DOOR_SECONDS: "2400" },
     });
     const lab = world.lab;
-    const ok = (what: string, a: { status: number; body: unknown }) =>
-      assert.ok(a.status < 300, `${what}: HTTP ${a.status} ${JSON.stringify(a.body)}`);
-    ok(
-      "ARM settings",
-      await lab.control("POST", "/lab/arm/settings", {
-        frontDoorOperationMs: 100,
-        frontDoorDeploymentMs: 200,
-        lroRetryAfterSeconds: 0,
-      }),
-    );
-    ok("Key Vault settings", await lab.control("POST", "/lab/keyvault/settings", { createDelayMs: 100 }));
+    await configureLab(lab, "/lab/arm/settings", {
+      frontDoorOperationMs: 100,
+      frontDoorDeploymentMs: 200,
+      lroRetryAfterSeconds: 0,
+    });
+    await configureLab(lab, "/lab/keyvault/settings", { createDelayMs: 100 });
 
     // 1. One certificate from the vault's integrated CA naming every bound host, as PEM.
     const policy: CertificatePolicy = {
@@ -95,97 +105,37 @@ describe("the report of a running rollout with more targets than its custom stat
     ).value;
     assert.ok(pem, "the vault secret holds the PEM");
     const pair = tlsPair(pem);
-    const kc = new KubeConfig();
-    kc.loadFromFile(lab.endpoints.kubeconfig as string);
-    const core = kc.makeApiClient(CoreV1Api);
-    const networking = kc.makeApiClient(NetworkingV1Api);
+    const { core, networking } = labKubernetes(lab);
     for (let i = 0; i < SECRETS; i++) {
-      await core.createNamespacedSecret({
+      await createTlsSecret(core, {
         namespace: NAMESPACE,
-        body: {
-          apiVersion: "v1",
-          kind: "Secret",
-          metadata: {
-            name: secretName(i),
-            annotations: {
-              "cert-rotation.e2e/certificate": `${VAULT}/${CERTIFICATE}`,
-              "cert-rotation.e2e/version": first.version,
-              "cert-rotation.e2e/thumbprint": first.thumbprint,
-            },
-          },
-          type: "kubernetes.io/tls",
-          data: {
-            "tls.crt": Buffer.from(pair.cert).toString("base64"),
-            "tls.key": Buffer.from(pair.key).toString("base64"),
-          },
+        name: secretName(i),
+        annotations: {
+          "cert-rotation.e2e/certificate": `${VAULT}/${CERTIFICATE}`,
+          "cert-rotation.e2e/version": first.version,
+          "cert-rotation.e2e/thumbprint": first.thumbprint,
         },
+        pair,
       });
     }
-    await networking.createNamespacedIngress({
+    await createTlsIngress(networking, {
       namespace: NAMESPACE,
-      body: {
-        apiVersion: "networking.k8s.io/v1",
-        kind: "Ingress",
-        metadata: { name: "report-many" },
-        spec: {
-          ingressClassName: "nginx",
-          tls: KUBE_HOSTS.map((host, i) => ({ hosts: [host], secretName: secretName(i) })),
-          rules: KUBE_HOSTS.map((host) => ({
-            host,
-            http: {
-              paths: [
-                {
-                  path: "/",
-                  pathType: "Prefix",
-                  backend: { service: { name: "backend", port: { number: 80 } } },
-                },
-              ],
-            },
-          })),
-        },
-      },
+      name: "report-many",
+      hosts: KUBE_HOSTS.map((host, i) => ({ host, secretName: secretName(i) })),
     });
 
     // 3. Front Door: a customer-certificate secret pinned to this version and a custom domain using it.
     const seed = lab.ctx.seed;
-    const arm = lab.ctx.servers.arm.url;
-    const cdn = new CdnManagementClient(credential, seed.subscriptionId, {
-      $host: arm,
-      endpoint: arm,
-      credentialScopes: ["https://management.azure.com/.default"],
+    const cdn = new CdnManagementClient(credential, seed.subscriptionId, labArmOptions(lab));
+    await createFrontDoorDomain(cdn, {
+      resourceGroup: seed.resourceGroup,
+      profile: seed.frontDoor.profile,
+      vaultResourceId: labVaultResourceId(lab, VAULT),
+      certificate: CERTIFICATE,
+      version: first.version,
+      name: DOMAIN,
+      hostName: FRONT_DOOR_HOST,
     });
-    const vaultResourceId = (
-      lab.endpoints as unknown as { keyVault: { vaults: Record<string, { resourceId: string }> } }
-    ).keyVault.vaults[VAULT]?.resourceId;
-    assert.ok(vaultResourceId, "the lab publishes the vault's ARM id");
-    const fdSecret = await cdn.secrets.beginCreateAndWait(
-      seed.resourceGroup,
-      seed.frontDoor.profile,
-      `${CERTIFICATE}-${first.version.slice(0, 8)}`,
-      {
-        parameters: {
-          type: "CustomerCertificate",
-          secretSource: { id: `${vaultResourceId}/secrets/${CERTIFICATE}` },
-          secretVersion: first.version,
-          useLatestVersion: false,
-        },
-      },
-      { updateIntervalInMs: 50 },
-    );
-    await cdn.afdCustomDomains.beginCreateAndWait(
-      seed.resourceGroup,
-      seed.frontDoor.profile,
-      DOMAIN,
-      {
-        hostName: FRONT_DOOR_HOST,
-        tlsSettings: {
-          certificateType: "CustomerCertificate",
-          minimumTlsVersion: "TLS12",
-          secret: { id: fdSecret.id as string },
-        },
-      },
-      { updateIntervalInMs: 50 },
-    );
 
     await servesEverywhere(first.thumbprint, "every bound host to serve the first version");
   });
@@ -195,51 +145,18 @@ describe("the report of a running rollout with more targets than its custom stat
   });
 
   /** Polls until every address of every bound host presents `thumbprint` in a real handshake. */
-  const servesEverywhere = async (thumbprint: string, what: string) => {
-    let seen = "";
-    await world
-      .waitFor(
-        what,
-        async () => {
-          const now = await Promise.all(
-            ALL_HOSTS.map(async (h) => [h, await world.served(h).catch((e: Error) => e.message)] as const),
-          );
-          seen = JSON.stringify(now);
-          return now.every(([, t]) => Array.isArray(t) && t.length > 0 && t.every((x) => x === thumbprint))
-            ? true
-            : undefined;
-        },
-        30_000,
-      )
-      .catch((e: Error) => {
-        throw new Error(`${e.message}; served ${seen} (expected ${thumbprint})`);
-      });
-  };
+  const servesEverywhere = (thumbprint: string, what: string) =>
+    waitUntilServed(world, ALL_HOSTS, thumbprint, what);
 
   it("shows every target with its previous and new version while a later stage runs", async () => {
-    const fault = await world.lab.control("POST", "/lab/faults", {
+    const lift = await holdFault(world.lab, {
       service: "edge",
       kind: "neverPropagate",
       match: `^frontDoor/westeurope ${FRONT_DOOR_HOST.replace(/\./g, "\\.")}$`,
     });
-    assert.ok(fault.status < 300, JSON.stringify(fault.body));
-    const faultId = (fault.body as { id: string }).id;
-    let lifted = false;
-    const lift = async () => {
-      if (lifted) return;
-      lifted = true;
-      await world.lab.control("DELETE", `/lab/faults/${faultId}`);
-    };
     try {
       await world.lab.control("POST", "/lab/edge/refresh");
-      const policy = await world.certificates.getCertificatePolicy(CERTIFICATE);
-      const done = await (
-        await world.certificates.beginCreateCertificate(CERTIFICATE, policy, { intervalInMs: 50 })
-      ).pollUntilDone();
-      const next: Version = {
-        version: done.properties.version as string,
-        thumbprint: thumb(done.properties.x509Thumbprint),
-      };
+      const next = await newVersion(world, CERTIFICATE, { intervalInMs: 50 });
       const started = await world.api("POST", "/api/rollouts", {
         vault: VAULT,
         certificate: CERTIFICATE,
@@ -251,31 +168,22 @@ describe("the report of a running rollout with more targets than its custom stat
 
       // Held: the Kubernetes stage has finished and the Front Door stage has written and now probes
       // (its own custom status shows its target applied). Stage indices come from the plan.
-      const frontDoorIndex = await world.waitFor("the plan", async () => {
-        const s = await world.status(id);
-        const stages = (s?.customStatus as { stages?: { index: number; stage: string }[] } | undefined)
-          ?.stages;
-        return stages?.find((x) => x.stage === "frontDoor")?.index;
-      });
+      const frontDoorIndex = await world.waitFor(
+        "the plan",
+        async () => (await plannedStages(world, id))?.find((x) => x.stage === "frontDoor")?.index,
+      );
       const frontDoorStage = stageInstanceId(id, next.version, frontDoorIndex, "frontDoor");
-      await world
-        .waitFor(
-          "the Front Door stage to probe after its write",
-          async () => {
-            const s = await world.status(frontDoorStage);
-            const live = s?.customStatus as { targets?: { status: string }[] } | undefined;
-            return s?.runtimeStatus === "Running" && live?.targets?.some((t) => t.status === "applied")
-              ? true
-              : undefined;
-          },
-          60_000,
-        )
-        .catch(async (e: Error) => {
-          const s = await world.status(id);
-          throw new Error(
-            `${e.message}; the rotation is ${String(s?.runtimeStatus)}: ${JSON.stringify(s?.customStatus ?? s?.output).slice(0, 3000)}\n${world.logs().slice(-3000)}`,
-          );
-        });
+      await waitForStageProbing(
+        world,
+        "the Front Door stage to probe after its write",
+        frontDoorStage,
+        60_000,
+      ).catch(async (e: Error) => {
+        const s = await world.status(id);
+        throw new Error(
+          `${e.message}; the rotation is ${String(s?.runtimeStatus)}: ${JSON.stringify(s?.customStatus ?? s?.output).slice(0, 3000)}\n${world.logs().slice(-3000)}`,
+        );
+      });
       type Shown = RolloutReport & { progress?: { targets: number; shown: number } };
       const answer = await world.api("GET", reportPath);
       assert.equal(answer.status, 200, answer.text);
@@ -349,26 +257,3 @@ describe("the report of a running rollout with more targets than its custom stat
     }
   });
 });
-
-/** `tls.crt` (leaf first, then its chain) and `tls.key` of a PEM vault secret. */
-function tlsPair(pem: string): { cert: string; key: string } {
-  const certs = (pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map(
-    (c) => new X509Certificate(c),
-  );
-  assert.ok(certs.length > 0, "the vault secret holds a certificate chain");
-  const ordered = [...certs.filter((c) => !c.ca), ...certs.filter((c) => c.ca)];
-  return {
-    cert: ordered.map((c) => c.toString()).join(""),
-    key: createPrivateKey(pem).export({ format: "pem", type: "pkcs8" }).toString(),
-  };
-}
-
-function thumb(bytes: Uint8Array | undefined): string {
-  return Buffer.from(bytes ?? [])
-    .toString("hex")
-    .toUpperCase();
-}
-
-function explain(report: RolloutReport): string {
-  return `${report.outcome?.state ?? "Running"} ${report.outcome?.reason ?? ""}\n${JSON.stringify(report.stages, null, 1).slice(0, 4000)}`;
-}

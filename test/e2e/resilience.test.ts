@@ -10,10 +10,11 @@ import { after, before, describe, it } from "node:test";
 import { TableServiceClient, TableClient } from "@azure/data-tables";
 import { DefaultAzureCredential } from "@azure/identity";
 import { SecretClient } from "@azure/keyvault-secrets";
-import forge from "node-forge";
 import { STREAMED } from "../../emulator/lab/core/http.js";
 import { rotationInstanceId } from "../../src/domain/instanceIds.js";
 import type { RolloutReport } from "../../src/domain/report.js";
+import { explain, fireDriftTimer, listInstances, startRollout } from "../support/e2e.js";
+import { tlsPair } from "../support/labBindings.js";
 import { assertNoPrivateKey } from "../support/secretScan.js";
 import { startWorld, type World } from "../support/world.js";
 
@@ -33,20 +34,13 @@ describe("resilience", () => {
   after(async () => {
     if (process.env.E2E_LOGS) {
       console.log(world?.logs());
-      const all = await fetch(
-        `${world.baseUrl}/runtime/webhooks/durabletask/instances?code=${world.keys.durable}`,
-      );
-      for (const i of (await all.json()) as { instanceId: string; output: unknown }[])
+      for (const i of await listInstances(world))
         if (i.instanceId.startsWith("drift:")) console.log(JSON.stringify(i.output, null, 1));
     }
     await world?.stop();
   });
 
-  const start = async (body: Record<string, unknown>) => {
-    const answer = await world.api("POST", "/api/rollouts", { vault: VAULT, ...body });
-    assert.equal(answer.status, 202, answer.text);
-    return (answer.body as { id: string }).id;
-  };
+  const start = (body: Record<string, unknown>) => startRollout(world, { vault: VAULT, ...body });
 
   it("keeps every private key out of history, tables, logs, audit and events", async () => {
     const name = "ingress-tls";
@@ -58,15 +52,13 @@ describe("resilience", () => {
     for (const version of [report.versions.next?.version, report.versions.previous?.version]) {
       if (!version) continue;
       const secret = await secrets.getSecret(name, { version });
-      keys.push(privateKeyPem(secret.value ?? "", secret.properties.contentType));
+      keys.push(tlsPair(secret.value ?? "").key);
     }
     assert.ok(keys.length > 0);
 
     const places: [string, string][] = [];
     // Durable history of every instance, through the Durable HTTP API.
-    const all = await fetch(
-      `${world.baseUrl}/runtime/webhooks/durabletask/instances?code=${world.keys.durable}`,
-    ).then((r) => r.json() as Promise<{ instanceId: string }[]>);
+    const all = await listInstances(world);
     assert.ok(all.length >= 3, "the rotation, its stage and its target ran");
     for (const i of all)
       places.push([
@@ -210,12 +202,7 @@ describe("resilience", () => {
       (await world.served("backend.contoso.test"))[0] !== thumbprint ? true : undefined,
     );
 
-    const fired = await fetch(`${world.baseUrl}/admin/functions/driftRepair`, {
-      method: "POST",
-      headers: { "x-functions-key": world.keys.master, "content-type": "application/json" },
-      body: JSON.stringify({ input: "" }),
-    });
-    assert.equal(fired.status, 202);
+    await fireDriftTimer(world);
     const id = rotationInstanceId({ vaultName: VAULT, certificateName: name });
     await world.waitFor(
       "the drift repair to finish",
@@ -233,34 +220,3 @@ describe("resilience", () => {
     );
   });
 });
-
-/** The private key of a Key Vault secret value (PEM, or base64 PKCS#12 without a password), as PEM. */
-function privateKeyPem(value: string, contentType: string | undefined): string {
-  return toPemPair(value, contentType).key;
-}
-
-function toPemPair(value: string, contentType: string | undefined): { key: string; cert: string } {
-  if (contentType === "application/x-pem-file" || value.includes("-----BEGIN")) {
-    const key =
-      /-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]+?-----END [A-Z ]*PRIVATE KEY-----/.exec(value)?.[0] ?? "";
-    const cert = (value.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).join(
-      "\n",
-    );
-    return { key, cert };
-  }
-  const p12 = forge.pkcs12.pkcs12FromAsn1(forge.asn1.fromDer(forge.util.decode64(value)), "");
-  const shrouded = forge.pki.oids.pkcs8ShroudedKeyBag as string;
-  const plain = forge.pki.oids.keyBag as string;
-  const certBag = forge.pki.oids.certBag as string;
-  const keyBag =
-    p12.getBags({ bagType: shrouded })[shrouded]?.[0] ?? p12.getBags({ bagType: plain })[plain]?.[0];
-  const certs: forge.pkcs12.Bag[] = p12.getBags({ bagType: certBag })[certBag] ?? [];
-  return {
-    key: keyBag?.key ? forge.pki.privateKeyToPem(keyBag.key) : "",
-    cert: certs.map((b) => (b.cert ? forge.pki.certificateToPem(b.cert) : "")).join(""),
-  };
-}
-
-function explain(report: RolloutReport): string {
-  return `${report.outcome?.state} ${report.outcome?.reason}: ${report.outcome?.message}\n${JSON.stringify(report.stages, null, 1).slice(0, 3000)}`;
-}

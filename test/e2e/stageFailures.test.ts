@@ -17,9 +17,28 @@ import { CdnManagementClient } from "@azure/arm-cdn";
 import { DefaultAzureCredential } from "@azure/identity";
 import type { CertificatePolicy } from "@azure/keyvault-certificates";
 import { SecretClient } from "@azure/keyvault-secrets";
-import { CoreV1Api, KubeConfig, NetworkingV1Api } from "@kubernetes/client-node";
-import forge from "node-forge";
+import type { CoreV1Api } from "@kubernetes/client-node";
 import type { RolloutReport } from "../../src/domain/report.js";
+import {
+  configureLab,
+  explain as explainStages,
+  holdFault,
+  newVersion,
+  recordLabWrites,
+  startRollout,
+  thumb,
+  waitUntilServed,
+  type LabWrite,
+} from "../support/e2e.js";
+import {
+  createFrontDoorDomain,
+  createTlsIngress,
+  createTlsSecret,
+  labArmOptions,
+  labKubernetes,
+  labVaultResourceId,
+  tlsPair,
+} from "../support/labBindings.js";
 import { startWorld, type World } from "../support/world.js";
 
 const VAULT = "kv-contoso";
@@ -46,12 +65,8 @@ const WRITES_OF: Record<StageName, { server: "arm" | "kubernetes"; path: RegExp 
   apim: { server: "arm", path: /\/providers\/Microsoft\.ApiManagement\/service\//i },
   frontDoor: { server: "arm", path: /\/providers\/Microsoft\.Cdn\/profiles\//i },
 };
-
-interface LabWrite {
-  server: "arm" | "kubernetes";
-  method: string;
-  path: string;
-}
+/** A report for an assertion message (4000 characters of its stages). */
+const explain = (report: RolloutReport) => explainStages(report, 4000);
 
 describe("a probe failure at each stage", () => {
   let world: World;
@@ -61,7 +76,7 @@ describe("a probe failure at each stage", () => {
   let rg: string;
   let apimService: string;
   let profile: string;
-  const writes: LabWrite[] = [];
+  let writes: LabWrite[] = [];
 
   before(async () => {
     world = await startWorld({
@@ -76,44 +91,24 @@ describe("a probe failure at each stage", () => {
       },
     });
     const lab = world.lab;
-    const ok = (what: string, a: { status: number; body: unknown }) =>
-      assert.ok(a.status < 300, `${what}: HTTP ${a.status} ${JSON.stringify(a.body)}`);
-    ok(
-      "ARM settings",
-      await lab.control("POST", "/lab/arm/settings", {
-        frontDoorOperationMs: 100,
-        frontDoorDeploymentMs: 200,
-        apimUpdateMs: 300,
-        lroRetryAfterSeconds: 0,
-      }),
-    );
-    ok("Key Vault settings", await lab.control("POST", "/lab/keyvault/settings", { createDelayMs: 100 }));
-    for (const server of ["arm", "kubernetes"] as const) {
-      lab.ctx.servers[server].router.use(async (req, next) => {
-        const out = await next();
-        if (req.method !== "GET" && req.method !== "HEAD")
-          writes.push({ server, method: req.method, path: req.path });
-        return out;
-      });
-    }
+    await configureLab(lab, "/lab/arm/settings", {
+      frontDoorOperationMs: 100,
+      frontDoorDeploymentMs: 200,
+      apimUpdateMs: 300,
+      lroRetryAfterSeconds: 0,
+    });
+    await configureLab(lab, "/lab/keyvault/settings", { createDelayMs: 100 });
+    writes = recordLabWrites(lab);
 
     const credential = new DefaultAzureCredential();
     const seed = lab.ctx.seed;
     rg = seed.resourceGroup;
     apimService = seed.apim.service;
     profile = seed.frontDoor.profile;
-    const arm = lab.ctx.servers.arm.url;
-    const armOptions = {
-      $host: arm,
-      endpoint: arm,
-      credentialScopes: ["https://management.azure.com/.default"],
-    };
-    apim = new ApiManagementClient(credential, seed.subscriptionId, armOptions);
-    cdn = new CdnManagementClient(credential, seed.subscriptionId, armOptions);
-    const kc = new KubeConfig();
-    kc.loadFromFile(lab.endpoints.kubeconfig as string);
-    core = kc.makeApiClient(CoreV1Api);
-    const networking = kc.makeApiClient(NetworkingV1Api);
+    apim = new ApiManagementClient(credential, seed.subscriptionId, labArmOptions(lab));
+    cdn = new CdnManagementClient(credential, seed.subscriptionId, labArmOptions(lab));
+    const kubernetes = labKubernetes(lab);
+    core = kubernetes.core;
 
     // 1. One certificate from the vault's integrated CA, naming every host it is bound to.
     const policy: CertificatePolicy = {
@@ -135,48 +130,16 @@ describe("a probe failure at each stage", () => {
 
     // 2. Kubernetes: a TLS Secret annotated with its vault certificate, and an Ingress host using it.
     const secret = await new SecretClient(world.vaultUrl, credential).getSecret(CERTIFICATE, { version });
-    const pair = pemPair(secret.value ?? "");
-    await core.createNamespacedSecret({
+    await createTlsSecret(core, {
       namespace: NAMESPACE,
-      body: {
-        apiVersion: "v1",
-        kind: "Secret",
-        metadata: {
-          name: SECRET,
-          annotations: { "cert-rotation.e2e/certificate": `${VAULT}/${CERTIFICATE}` },
-        },
-        type: "kubernetes.io/tls",
-        data: {
-          "tls.crt": Buffer.from(pair.cert).toString("base64"),
-          "tls.key": Buffer.from(pair.key).toString("base64"),
-        },
-      },
+      name: SECRET,
+      annotations: { "cert-rotation.e2e/certificate": `${VAULT}/${CERTIFICATE}` },
+      pair: tlsPair(secret.value ?? ""),
     });
-    await networking.createNamespacedIngress({
+    await createTlsIngress(kubernetes.networking, {
       namespace: NAMESPACE,
-      body: {
-        apiVersion: "networking.k8s.io/v1",
-        kind: "Ingress",
-        metadata: { name: "stage-faults" },
-        spec: {
-          ingressClassName: "nginx",
-          tls: [{ hosts: [HOSTS.kubernetes], secretName: SECRET }],
-          rules: [
-            {
-              host: HOSTS.kubernetes,
-              http: {
-                paths: [
-                  {
-                    path: "/",
-                    pathType: "Prefix",
-                    backend: { service: { name: "backend", port: { number: 80 } } },
-                  },
-                ],
-              },
-            },
-          ],
-        },
-      },
+      name: "stage-faults",
+      hosts: [{ host: HOSTS.kubernetes, secretName: SECRET }],
     });
 
     // 3. APIM: a proxy hostname on the seeded service (the whole array goes back in one update).
@@ -197,61 +160,23 @@ describe("a probe failure at each stage", () => {
     );
 
     // 4. Front Door: a customer-certificate secret for this version and a custom domain using it.
-    const vaultResourceId = (
-      lab.endpoints as unknown as { keyVault: { vaults: Record<string, { resourceId: string }> } }
-    ).keyVault.vaults[VAULT]?.resourceId;
-    assert.ok(vaultResourceId, "the lab publishes the vault's ARM id");
-    const fdSecret = await cdn.secrets.beginCreateAndWait(
-      rg,
+    await createFrontDoorDomain(cdn, {
+      resourceGroup: rg,
       profile,
-      `${CERTIFICATE}-${version.slice(0, 8)}`,
-      {
-        parameters: {
-          type: "CustomerCertificate",
-          secretSource: { id: `${vaultResourceId}/secrets/${CERTIFICATE}` },
-          secretVersion: version,
-          useLatestVersion: false,
-        },
-      },
-      { updateIntervalInMs: 50 },
-    );
-    await cdn.afdCustomDomains.beginCreateAndWait(
-      rg,
-      profile,
-      DOMAIN,
-      {
-        hostName: HOSTS.frontDoor,
-        tlsSettings: {
-          certificateType: "CustomerCertificate",
-          minimumTlsVersion: "TLS12",
-          secret: { id: fdSecret.id as string },
-        },
-      },
-      { updateIntervalInMs: 50 },
-    );
+      vaultResourceId: labVaultResourceId(lab, VAULT),
+      certificate: CERTIFICATE,
+      version,
+      name: DOMAIN,
+      hostName: HOSTS.frontDoor,
+    });
 
     // Every hop serves the first version before any test starts.
-    const first = thumb(created.properties.x509Thumbprint);
-    let seen = "";
-    await world
-      .waitFor(
-        "every hop to serve the first version",
-        async () => {
-          const now = await Promise.all(
-            STAGES.map(async (s) => [HOSTS[s], await world.served(HOSTS[s]).catch((e: Error) => e.message)]),
-          );
-          seen = JSON.stringify(now);
-          return now.every(
-            ([, list]) => Array.isArray(list) && list.length > 0 && list.every((t) => t === first),
-          )
-            ? true
-            : undefined;
-        },
-        30_000,
-      )
-      .catch((e: Error) => {
-        throw new Error(`${e.message}; served ${seen} (expected ${first})`);
-      });
+    await waitUntilServed(
+      world,
+      STAGES.map((s) => HOSTS[s]),
+      thumb(created.properties.x509Thumbprint),
+      "every hop to serve the first version",
+    );
   });
 
   after(async () => {
@@ -289,22 +214,12 @@ describe("a probe failure at each stage", () => {
     };
   };
 
-  const newVersion = async () => {
-    const policy = await world.certificates.getCertificatePolicy(CERTIFICATE);
-    const done = await (
-      await world.certificates.beginCreateCertificate(CERTIFICATE, policy, { intervalInMs: 50 })
-    ).pollUntilDone();
-    return { version: done.properties.version as string, thumbprint: thumb(done.properties.x509Thumbprint) };
-  };
-  const rollOut = async (version: string) => {
-    const answer = await world.api("POST", "/api/rollouts", {
-      vault: VAULT,
-      certificate: CERTIFICATE,
-      version,
-    });
-    assert.equal(answer.status, 202, answer.text);
-    return world.waitForRollout((answer.body as { id: string }).id, 90_000);
-  };
+  const nextVersion = () => newVersion(world, CERTIFICATE, { intervalInMs: 50 });
+  const rollOut = async (version: string) =>
+    world.waitForRollout(
+      await startRollout(world, { vault: VAULT, certificate: CERTIFICATE, version }),
+      90_000,
+    );
   const writesSince = (mark: number): Record<StageName, string[]> => {
     const out = {} as Record<StageName, string[]>;
     for (const stage of STAGES) {
@@ -319,7 +234,7 @@ describe("a probe failure at each stage", () => {
 
   it("rolls out to all three hops in order kubernetes → apim → frontDoor", async () => {
     const started = Date.now();
-    const v = await newVersion();
+    const v = await nextVersion();
     const report = await rollOut(v.version);
     assert.equal(report.outcome?.state, "Succeeded", explain(report));
     assert.deepEqual(
@@ -372,17 +287,14 @@ describe("a probe failure at each stage", () => {
         `one leaf everywhere: ${JSON.stringify(servedBefore)}`,
       );
 
-      const fault = await world.lab.control("POST", "/lab/faults", {
+      const lift = await holdFault(world.lab, {
         service: "edge",
         kind: "neverPropagate",
         match: FAULT_MATCH[stage],
       });
-      assert.ok(fault.status < 300, JSON.stringify(fault.body));
-      const faultId = (fault.body as { id: string }).id;
-      let lifted = false;
       try {
         await world.lab.control("POST", "/lab/edge/refresh");
-        const v = await newVersion();
+        const v = await nextVersion();
         const mark = writes.length;
         const report = await rollOut(v.version);
         const written = writesSince(mark);
@@ -454,8 +366,7 @@ describe("a probe failure at each stage", () => {
         );
 
         // With the fault lifted, the hop shows what its resource holds: the previous leaf, not the new one.
-        await world.lab.control("DELETE", `/lab/faults/${faultId}`);
-        lifted = true;
+        await lift();
         await world.lab.control("POST", "/lab/edge/refresh");
         // The fault is consulted at each handshake, and the rollback's write reached the edge long
         // ago (it was verified at the other hops), so what is served now is what the resources hold.
@@ -468,42 +379,8 @@ describe("a probe failure at each stage", () => {
           `# failure at ${stage}: ${((Date.now() - started) / 1000).toFixed(1)} s, ${report.outcome?.reason}: ${report.outcome?.message}`,
         );
       } finally {
-        if (!lifted) await world.lab.control("DELETE", `/lab/faults/${faultId}`);
+        await lift();
       }
     });
   }
 });
-
-/** The PEM private key and certificate chain of a PFX secret value (no password, as Key Vault stores it). */
-function pemPair(value: string): { key: string; cert: string } {
-  const p12 = forge.pkcs12.pkcs12FromAsn1(forge.asn1.fromDer(forge.util.decode64(value)), "");
-  const shrouded = forge.pki.oids.pkcs8ShroudedKeyBag as string;
-  const plain = forge.pki.oids.keyBag as string;
-  const certBag = forge.pki.oids.certBag as string;
-  const keyBag =
-    p12.getBags({ bagType: shrouded })[shrouded]?.[0] ?? p12.getBags({ bagType: plain })[plain]?.[0];
-  const certs = p12.getBags({ bagType: certBag })[certBag] ?? [];
-  assert.ok(keyBag?.key && certs.length > 0, "the vault secret holds a key and a chain");
-  // tls.crt is the leaf first, then its chain (a PFX keeps no order).
-  // forge parses RSA certificates only; any other (an EC CA) keeps its ASN.1.
-  const pems = certs.map((b) => {
-    const asn1 = b.cert ? forge.pki.certificateToAsn1(b.cert) : (b as { asn1?: forge.asn1.Asn1 }).asn1;
-    assert.ok(asn1, "a certificate bag holds a certificate");
-    return new X509Certificate(Buffer.from(forge.asn1.toDer(asn1).getBytes(), "binary")).toString();
-  });
-  const isLeaf = (pem: string) => !new X509Certificate(pem).ca;
-  return {
-    key: forge.pki.privateKeyToPem(keyBag.key),
-    cert: [...pems.filter(isLeaf), ...pems.filter((p) => !isLeaf(p))].join(""),
-  };
-}
-
-function thumb(bytes: Uint8Array | undefined): string {
-  return Buffer.from(bytes ?? [])
-    .toString("hex")
-    .toUpperCase();
-}
-
-function explain(report: RolloutReport): string {
-  return `${report.outcome?.state} ${report.outcome?.reason}: ${report.outcome?.message}\n${JSON.stringify(report.stages, null, 1).slice(0, 4000)}`;
-}
