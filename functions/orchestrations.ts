@@ -1,6 +1,7 @@
 /**
  * Registers every orchestration with the Functions app (package.json `main` loads this file).
  */
+import "../src/orchestrations/apimChange.js";
 import "../src/orchestrations/applyTarget.js";
 import "../src/orchestrations/driftCertificate.js";
 import "../src/orchestrations/driftScan.js";

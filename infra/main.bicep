@@ -90,6 +90,11 @@ param renewalDeadlineSeconds int = 86400
 
 param rolloutRestartDeployments bool = false
 
+@description('Rounds a waiting sub-orchestration runs before it continues as new (bounds each Durable history).')
+@minValue(2)
+@maxValue(1000)
+param waitRoundsPerExecution int = 20
+
 @description('Path of an explicit bindings file inside the deployed package; empty for discovery only.')
 param bindingsFile string = ''
 
@@ -238,6 +243,7 @@ var appSettings = {
   RENEW_ON_NEAR_EXPIRY: string(renewOnNearExpiry)
   RENEWAL_DEADLINE_SECONDS: string(renewalDeadlineSeconds)
   ROLLOUT_RESTART_DEPLOYMENTS: string(rolloutRestartDeployments)
+  WAIT_ROUNDS_PER_EXECUTION: string(waitRoundsPerExecution)
   TRUSTED_CA_BUNDLE_PATH: trustedCaBundlePath
 }
 

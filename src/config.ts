@@ -149,6 +149,12 @@ export interface Config {
     renewalDeadlineSeconds: number;
     /** `ROLLOUT_RESTART_DEPLOYMENTS`, default false: restart the Deployments a binding names. */
     restartDeployments: boolean;
+    /**
+     * `WAIT_ROUNDS_PER_EXECUTION`, default 20: rounds a waiting sub-orchestration (probes,
+     * provisioning, a change queued for an APIM service) runs before it continues as new, which
+     * bounds each history (fewer: shorter histories, more executions).
+     */
+    waitRoundsPerExecution: number;
   };
   identity: {
     /** `AZURE_CLIENT_ID`, default unset: the user-assigned managed identity's client id. */
@@ -462,6 +468,7 @@ const SETTINGS = {
   RENEW_ON_NEAR_EXPIRY: { schema: boolean(true) },
   RENEWAL_DEADLINE_SECONDS: { schema: number(86400, { min: 1, int: true }) },
   ROLLOUT_RESTART_DEPLOYMENTS: { schema: boolean(false) },
+  WAIT_ROUNDS_PER_EXECUTION: { schema: number(20, { min: 2, max: 1000, int: true }) },
   AZURE_CLIENT_ID: {
     schema: optionalText.pipe(
       z.union([z.undefined(), z.uuid({ error: "must be the client id (a GUID) of the managed identity" })]),
@@ -570,6 +577,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       renewOnNearExpiry: p.RENEW_ON_NEAR_EXPIRY,
       renewalDeadlineSeconds: p.RENEWAL_DEADLINE_SECONDS,
       restartDeployments: p.ROLLOUT_RESTART_DEPLOYMENTS,
+      waitRoundsPerExecution: p.WAIT_ROUNDS_PER_EXECUTION,
     },
     identity: {},
     trust: {},

@@ -2,7 +2,7 @@
  * Activity `rollbackTarget`: applies one rollback action — restore a Secret from its backup (or a
  * vault version, or delete it), or repoint Front Door domains at their previous secrets and delete
  * the secret created for the new version once nothing references it. (APIM entries go back through
- * the service's update queue: see src/orchestrations/apimQueue.ts.)
+ * the service's update queue: see src/orchestrations/apimChange.ts.)
  */
 import type { InvocationContext } from "@azure/functions";
 import * as df from "durable-functions";
@@ -205,7 +205,7 @@ async function deleteCreatedSecret(
   }
 }
 
-/** APIM entries go back through the service's queue (src/orchestrations/apimQueue.ts), never here. */
+/** APIM entries go back through the service's queue (src/orchestrations/apimChange.ts), never here. */
 function apimThroughQueue(a: ApimRollbackAction): RollbackTargetOutput {
   return {
     status: "failed",

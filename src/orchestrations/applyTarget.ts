@@ -1,6 +1,6 @@
 /**
  * Orchestration `applyTarget`: one write of one plan step (one resource), up to the resource's own
- * "done": for an APIM service, the change goes through the service's queue (./apimQueue.ts) — one
+ * "done": for an APIM service, the change goes through the service's queue (an `apimChange` sub-orchestration) — one
  * update at a time per service, each carrying the queued changes of every rollout, sent by the lease
  * holder and awaited until provisioned; for a Front Door profile, create the secret and repoint the
  * domains, then wait for the deployment (`pollUntil`); for a Kubernetes Secret, write it. Probing is
@@ -22,8 +22,13 @@ import type { FrontDoorProfileStep, Plan, PlanStep } from "../domain/plan.js";
 import type { Reasoned, StepResult, StepSnapshot } from "../domain/rollback.js";
 import { waitSettings, type RolloutPolicy } from "./policy.js";
 import { pollInstanceId, waitFor, type PollUntilOutput } from "./pollUntil.js";
-import { throughApimQueue } from "./apimQueue.js";
-import { after, call, untilNotBusy, type Flow, type NotBusy } from "./tasks.js";
+import {
+  apimChange,
+  apimChangeInstanceId,
+  type ApimChangeInput,
+  type ApimQueueResult,
+} from "./apimChange.js";
+import { after, awaitChildren, call, untilNotBusy, type Flow, type NotBusy } from "./tasks.js";
 
 /** Input of `applyTarget`. */
 export interface ApplyTargetInput {
@@ -39,6 +44,8 @@ export interface ApplyTargetInput {
 
 /** Output of `applyTarget`: the step's result (write, snapshot, failure). */
 export type ApplyTargetOutput = StepResult;
+
+const CANCELLED: Reasoned = { reason: "Cancelled", message: "The rollout was cancelled on request." };
 
 /** The lease on a resource: long enough to outlast the longest gap between two renewals. */
 export const leaseSecondsFor = (policy: RolloutPolicy): number =>
@@ -75,16 +82,28 @@ function* applyTargetOrchestrator(context: OrchestrationContext): Flow<ApplyTarg
           ),
         );
       case "apimService": {
-        // 1.–4. Through the service's queue: one update at a time, shared with the other rollouts'.
-        const done = yield* throughApimQueue(context, step.serviceId, applyChange(input.rotationId, step), {
+        // Through the service's queue: one update at a time, shared with the other rollouts'.
+        const childId = apimChangeInstanceId(context.df.instanceId);
+        const changeInput: ApimChangeInput = {
+          serviceId: step.serviceId,
+          change: applyChange(input.rotationId, step),
           policy,
           leaseSeconds: leaseSecondsFor(policy),
           waitDeadlineSeconds: policy.lockWaitDeadlineSeconds ?? policy.busyDeadlineSeconds,
           provisionDeadlineSeconds: input.deadlineSeconds,
           pollIntervalSeconds: input.pollIntervalSeconds ?? policy.probeIntervalSeconds,
           gatherSeconds: policy.apimGatherSeconds ?? 0,
+          cancellable: true,
+        };
+        const ran = yield* awaitChildren<ApimQueueResult>(
+          context,
+          () => apimChange(changeInput, childId),
+          [childId],
           cancel,
-        });
+          policy,
+        );
+        if (!ran.started) return { stepId: step.stepId, write: "notApplied", failure: CANCELLED };
+        const done = ran.value;
         if (done.status === "failed")
           return {
             stepId: step.stepId,

@@ -97,7 +97,7 @@ export function rolloutPolicyFrom(config: Config): RolloutPolicy {
     retryFirstIntervalSeconds: s(5),
     retryMaxAttempts: 5,
     pollMaxIntervalSeconds: s(300),
-    pollRoundsPerExecution: 20,
+    pollRoundsPerExecution: config.rollout.waitRoundsPerExecution,
     busyFloorSeconds: s(5),
     busyMaxAttempts: 12,
   };

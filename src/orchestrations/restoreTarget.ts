@@ -1,6 +1,6 @@
 /**
  * Orchestration `restoreTarget`: puts one target back as its snapshot recorded it (one rollback
- * action). An APIM service's entries go back through the service's queue (./apimQueue.ts; a
+ * action). An APIM service's entries go back through the service's queue (an `apimChange` sub-orchestration; a
  * rollback's change goes before the rollouts' changes); a Kubernetes Secret or Front Door profile is
  * written back with the `rollbackTarget` activity, again while the target is busy, and a profile's
  * deployment is awaited (a `pollUntil`). Probing the previous certificate is the rollback's job. A
@@ -14,7 +14,12 @@ import type { Reasoned, RollbackAction } from "../domain/rollback.js";
 import { errorSentence, leaseSecondsFor, waitFailure } from "./applyTarget.js";
 import type { RolloutPolicy } from "./policy.js";
 import { pollInstanceId, waitFor, type PollCheck } from "./pollUntil.js";
-import { throughApimQueue } from "./apimQueue.js";
+import {
+  apimChange,
+  apimChangeInstanceId,
+  type ApimChangeInput,
+  type ApimQueueResult,
+} from "./apimChange.js";
 import { after, call, untilNotBusy, type Flow } from "./tasks.js";
 
 /** Input of `restoreTarget`. */
@@ -81,19 +86,21 @@ function* restoreTargetOrchestrator(context: OrchestrationContext): Flow<Restore
   try {
     let failure: Reasoned | undefined;
     if (action.kind === "apimService") {
-      const done = yield* throughApimQueue(
-        context,
-        action.serviceId,
-        restoreChange(input.rotationId, action),
-        {
-          policy,
-          leaseSeconds: leaseSecondsFor(policy),
-          waitDeadlineSeconds: policy.lockWaitDeadlineSeconds ?? policy.busyDeadlineSeconds,
-          provisionDeadlineSeconds: input.deadlineSeconds,
-          pollIntervalSeconds: policy.probeIntervalSeconds,
-          gatherSeconds: 0,
-        },
-      );
+      const changeInput: ApimChangeInput = {
+        serviceId: action.serviceId,
+        change: restoreChange(input.rotationId, action),
+        policy,
+        leaseSeconds: leaseSecondsFor(policy),
+        waitDeadlineSeconds: policy.lockWaitDeadlineSeconds ?? policy.busyDeadlineSeconds,
+        provisionDeadlineSeconds: input.deadlineSeconds,
+        pollIntervalSeconds: policy.probeIntervalSeconds,
+        gatherSeconds: 0,
+        cancellable: false,
+      };
+      const done = (yield apimChange(
+        changeInput,
+        apimChangeInstanceId(context.df.instanceId),
+      )) as ApimQueueResult;
       failure = done.status === "failed" ? done.failure : undefined;
     } else {
       failure = yield* restore();

@@ -3,7 +3,7 @@
  * with automatic retry (for the conditions an activity throws for), a durable wait that a "cancel"
  * event interrupts, waiting for sub-orchestrations while passing a cancel on to them, a loop that
  * calls a write again (with backoff, a bounded number of times) while its target answers `busy`, and
- * the renewal of a lease on one resource (see ./apimQueue.ts).
+ * the renewal of a lease on one resource (see ./apimChange.ts).
  */
 import * as df from "durable-functions";
 import type { OrchestrationContext, Task, TimerTask } from "durable-functions";

@@ -52,7 +52,7 @@ describe("cancel and incomplete discovery", () => {
         async () =>
           (await listInstances(world)).find(
             (i) =>
-              i.instanceId.startsWith(id) && /:t1:w1$/.test(i.instanceId) && i.runtimeStatus === "Running",
+              i.instanceId.startsWith(id) && /:t1:q:w1$/.test(i.instanceId) && i.runtimeStatus === "Running",
           )?.instanceId,
         60_000,
       );

@@ -54,6 +54,7 @@ test("a minimal environment gets every documented default", () => {
     renewOnNearExpiry: true,
     renewalDeadlineSeconds: 86400,
     restartDeployments: false,
+    waitRoundsPerExecution: 20,
   });
   assert.deepEqual(c.discovery, {
     frontDoorScopes: [],
@@ -107,6 +108,7 @@ test("every setting is parsed into its typed field", () => {
     RENEW_ON_NEAR_EXPIRY: "no",
     RENEWAL_DEADLINE_SECONDS: "3600",
     ROLLOUT_RESTART_DEPLOYMENTS: "1",
+    WAIT_ROUNDS_PER_EXECUTION: "7",
     AZURE_CLIENT_ID: "0f4b7c3e-8d1a-4c55-9a1e-3b2f6d7e8a90",
     TRUSTED_CA_BUNDLE_PATH: ".lab/ca.pem",
     TIME_SCALE: "60",
@@ -168,6 +170,7 @@ test("every setting is parsed into its typed field", () => {
     renewOnNearExpiry: false,
     renewalDeadlineSeconds: 3600,
     restartDeployments: true,
+    waitRoundsPerExecution: 7,
   });
   assert.equal(c.identity.clientId, "0f4b7c3e-8d1a-4c55-9a1e-3b2f6d7e8a90");
   assert.equal(c.trust.caBundlePath, ".lab/ca.pem");

@@ -1,6 +1,7 @@
 /**
- * An APIM change through the service's queue (deterministic; `applyTarget` and `restoreTarget` use
- * it): queue the change, then take turns until it is settled. A turn is one of
+ * Orchestration `apimChange`: one APIM change through the service's queue, as a sub-orchestration of
+ * `applyTarget` (a rollout's change) or `restoreTarget` (a rollback's): queue the change, then take
+ * turns until it is settled. A turn is one of
  *
  * - the change is settled (an update carrying it provisioned, or it failed): answer that;
  * - this instance got the service's lease: send the next update — every queued change of every
@@ -13,7 +14,11 @@
  * time) withdraws its change unless an update already claimed it; then it waits for that update to
  * settle, since the write is in flight. A cancelled sender stops waiting for its update and queues
  * the update's changes again: the next holder resends them (writes are idempotent).
+ *
+ * Waiting can last hours (other rollouts' updates run first, 15 minutes or more each), so the
+ * instance continues as new every `pollRoundsPerExecution` turns, carrying where it is.
  */
+import * as df from "durable-functions";
 import type { OrchestrationContext, Task } from "durable-functions";
 import { queueApimChange } from "../activities/queueApimChange.js";
 import { releaseLock } from "../activities/releaseLock.js";
@@ -21,14 +26,26 @@ import { sendApimUpdate } from "../activities/sendApimUpdate.js";
 import { settleApimUpdate } from "../activities/settleApimUpdate.js";
 import { takeApimTurn } from "../activities/takeApimTurn.js";
 import type { ApimChange, BatchOutcome } from "../domain/apimBatch.js";
+import { fitInstanceId } from "../domain/instanceIds.js";
 import type { ApimServiceSnapshot, Reasoned } from "../domain/rollback.js";
 import { backoffSeconds } from "./backoff.js";
 import { waitSettings, type RolloutPolicy } from "./policy.js";
 import { pollInstanceId, waitFor } from "./pollUntil.js";
-import { after, call, renewLease, sleep, sleepUnlessCancelled, untilNotBusy, type Flow } from "./tasks.js";
+import {
+  after,
+  call,
+  cancelRequested,
+  renewLease,
+  sleep,
+  sleepUnlessCancelled,
+  untilNotBusy,
+  type Flow,
+} from "./tasks.js";
 
-/** Options of {@link throughApimQueue}. */
-export interface ApimQueueOptions {
+/** Input of `apimChange`. */
+export interface ApimChangeInput {
+  serviceId: string;
+  change: ApimChange;
   policy: RolloutPolicy;
   /** Lease length (outlasts the longest gap between two renewals). */
   leaseSeconds: number;
@@ -40,8 +57,10 @@ export interface ApimQueueOptions {
   pollIntervalSeconds: number;
   /** Before sending its first update, a holder waits this long so changes queued meanwhile go along. */
   gatherSeconds: number;
-  /** The instance's "cancel" event task, if it can be cancelled. */
-  cancel?: Task;
+  /** Whether a "cancel" event stops it (a rollout's change) or not (a rollback's). */
+  cancellable: boolean;
+  /** Carried across continue-as-new. */
+  carried?: { waitDeadline: string; rounds: number; waits: number; generation: number; stopping?: Reasoned };
 }
 
 /** How the change ended. */
@@ -53,34 +72,57 @@ export type ApimQueueResult =
 
 const CANCELLED: Reasoned = { reason: "Cancelled", message: "The rollout was cancelled on request." };
 
-/** Queues `change` for the service and takes turns until it is settled. */
-export function* throughApimQueue(
-  context: OrchestrationContext,
-  serviceId: string,
-  change: ApimChange,
-  options: ApimQueueOptions,
-): Flow<ApimQueueResult> {
-  const { policy } = options;
+function* apimChangeOrchestrator(context: OrchestrationContext): Flow<ApimQueueResult | undefined> {
+  const input = context.df.getInput<ApimChangeInput>();
+  const { policy, serviceId, change } = input;
   const settings = waitSettings(policy);
   const owner = context.df.instanceId;
-  const deadline = after(context, options.waitDeadlineSeconds).getTime();
+  const cancel: Task | undefined = input.cancellable ? context.df.waitForExternalEvent("cancel") : undefined;
   const backoff = {
     firstSeconds: settings.busyFloorSeconds,
     capSeconds: settings.pollMaxIntervalSeconds,
     floorSeconds: settings.busyFloorSeconds,
   };
-  yield* call(queueApimChange, { serviceId, change }, policy);
-  let stopping: Reasoned | undefined;
-  let rounds = 0;
-  let waits = 0;
-  for (;;) {
+  let { rounds, waits, stopping } = input.carried ?? { rounds: 0, waits: 0 };
+  const generation = input.carried?.generation ?? 0;
+  const waitDeadline = input.carried?.waitDeadline ?? after(context, input.waitDeadlineSeconds).toISOString();
+  const deadline = Date.parse(waitDeadline);
+  const show = (state: string, heldBy?: string) =>
+    context.df.setCustomStatus({
+      serviceId,
+      change: change.requestId,
+      state,
+      ...(heldBy ? { heldBy } : {}),
+      updatesSent: rounds,
+      generation,
+      ...(stopping ? { stopping: stopping.reason } : {}),
+    });
+  show("queued");
+  if (!input.carried) yield* call(queueApimChange, { serviceId, change }, policy);
+  for (let turns = 0; ; turns++) {
+    // Bounded history: a fresh execution every few turns, carrying where it is (and a cancel heard).
+    if (turns >= settings.pollRoundsPerExecution) {
+      if (!stopping && cancel && (yield* cancelRequested(context, cancel))) stopping = CANCELLED;
+      const next: ApimChangeInput = {
+        ...input,
+        carried: {
+          waitDeadline,
+          rounds,
+          waits,
+          generation: generation + 1,
+          ...(stopping ? { stopping } : {}),
+        },
+      };
+      context.df.continueAsNew(next);
+      return undefined;
+    }
     const turn = yield* call(
       takeApimTurn,
       {
         serviceId,
         requestId: change.requestId,
         owner,
-        leaseSeconds: options.leaseSeconds,
+        leaseSeconds: input.leaseSeconds,
         withdraw: stopping !== undefined,
       },
       policy,
@@ -108,8 +150,8 @@ export function* throughApimQueue(
         };
       case "lead": {
         rounds++;
-        const cancel = stopping ? undefined : options.cancel;
-        const round = yield* leadOneUpdate(context, serviceId, rounds, { ...options, cancel });
+        show("sending");
+        const round = yield* leadOneUpdate(context, input, rounds, stopping ? undefined : cancel);
         if (!stopping && round.stop) stopping = round.stop;
         waits = 0;
         // Nothing was sent although this change is not settled (a race with a claim): never spin.
@@ -117,6 +159,7 @@ export function* throughApimQueue(
         break;
       }
       case "wait": {
+        show("waiting", turn.heldBy);
         const wait = Math.max(
           backoffSeconds(waits++, backoff, `${owner}|apim-turn`),
           Math.min(turn.retryAfterSeconds, settings.pollMaxIntervalSeconds),
@@ -124,12 +167,12 @@ export function* throughApimQueue(
         if (!stopping && context.df.currentUtcDateTime.getTime() + wait * 1000 > deadline) {
           stopping = {
             reason: "ResourceLocked",
-            message: `${serviceId} stayed locked by ${turn.heldBy} for ${Math.round(options.waitDeadlineSeconds)} s.`,
+            message: `${serviceId} stayed locked by ${turn.heldBy} for ${Math.round(input.waitDeadlineSeconds)} s.`,
           };
           break;
         }
-        if (!stopping && options.cancel) {
-          if (yield* sleepUnlessCancelled(context, wait, options.cancel)) stopping = CANCELLED;
+        if (!stopping && cancel) {
+          if (yield* sleepUnlessCancelled(context, wait, cancel)) stopping = CANCELLED;
         } else {
           yield* sleep(context, wait);
         }
@@ -139,6 +182,12 @@ export function* throughApimQueue(
   }
 }
 
+/** The registered orchestration; `applyTarget` and `restoreTarget` yield `apimChange(input, apimChangeInstanceId(…))`. */
+export const apimChange = df.app.orchestration("apimChange", apimChangeOrchestrator);
+
+/** The instance id of a target's APIM change. */
+export const apimChangeInstanceId = (parentId: string): string => fitInstanceId(`${parentId}:q`);
+
 /**
  * One update as the lease holder: gather, send (again while the service is busy, renewing the lease
  * before each attempt), wait for provisioning, settle, release the lease. Answers why the caller
@@ -146,11 +195,11 @@ export function* throughApimQueue(
  */
 function* leadOneUpdate(
   context: OrchestrationContext,
-  serviceId: string,
+  options: ApimChangeInput,
   round: number,
-  options: ApimQueueOptions,
+  cancel: Task | undefined,
 ): Flow<{ stop?: Reasoned; sentNothing?: boolean }> {
-  const { policy, cancel } = options;
+  const { policy, serviceId } = options;
   const owner = context.df.instanceId;
   const lease = { resourceKey: serviceId, owner, leaseSeconds: options.leaseSeconds };
   const updateId = `${owner}#${round}`;
