@@ -69,6 +69,10 @@ export function stageInstanceId(rotationId: string, version: string, index: numb
   return fitInstanceId(`${rotationId}:${shortVersion(version)}:stage-${index}-${idSegment(stage)}`);
 }
 
+/** The sub-orchestration id of a target's APIM change (its wait in the service's update queue). */
+export const apimChangeInstanceId = (targetInstanceId: string): string =>
+  fitInstanceId(`${targetInstanceId}:q`);
+
 /** The sub-orchestration id of the rollback of a rotation to a given version. */
 export function rollbackInstanceId(rotationId: string, version: string): string {
   return fitInstanceId(`${rotationId}:${shortVersion(version)}:rollback`);

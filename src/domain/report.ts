@@ -47,6 +47,12 @@ export interface ReportTarget {
   next: VersionRef;
   probes: ProbeEvidence[];
   failure?: Reasoned;
+  /**
+   * An APIM target still waiting for its update (live reports only): in the service's queue, waiting
+   * while another rollout holds the service (`heldBy`, its update may carry this change too), or
+   * sending the update itself.
+   */
+  queue?: { state: "queued" | "waiting" | "sending"; heldBy?: string; updatesSent: number };
 }
 
 /** One stage in the report. */
@@ -58,6 +64,18 @@ export interface ReportStage {
   finishedAt?: string;
   targets: ReportTarget[];
   failure?: Reasoned;
+}
+
+/** A queued APIM change in words. */
+function queueLine(q: NonNullable<ReportTarget["queue"]>): string {
+  switch (q.state) {
+    case "queued":
+      return "queued for the APIM service's next update";
+    case "waiting":
+      return `waiting: ${q.heldBy ?? "another rollout"} holds the APIM service (its update may carry this change)`;
+    case "sending":
+      return `sending the APIM service's update (${q.updatesSent} sent by this rollout, for every queued change)`;
+  }
 }
 
 /**
@@ -308,6 +326,7 @@ export function renderReport(r: RolloutReport): string {
         `         after:  ${t.status === "rolledBack" ? ref(t.previous) + " (rolled back)" : ref(t.next)}`,
       );
       if (t.failure) out.push(`         ${t.failure.reason}: ${t.failure.message}`);
+      if (t.queue) out.push(`         ${queueLine(t.queue)}`);
       for (const p of t.probes) out.push(`         ${probeLine(p)}`);
     }
   }

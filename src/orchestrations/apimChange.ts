@@ -26,7 +26,6 @@ import { sendApimUpdate } from "../activities/sendApimUpdate.js";
 import { settleApimUpdate } from "../activities/settleApimUpdate.js";
 import { takeApimTurn } from "../activities/takeApimTurn.js";
 import type { ApimChange, BatchOutcome } from "../domain/apimBatch.js";
-import { fitInstanceId } from "../domain/instanceIds.js";
 import type { ApimServiceSnapshot, Reasoned } from "../domain/rollback.js";
 import { backoffSeconds } from "./backoff.js";
 import { waitSettings, type RolloutPolicy } from "./policy.js";
@@ -63,6 +62,20 @@ export interface ApimChangeInput {
   carried?: { waitDeadline: string; rounds: number; waits: number; generation: number; stopping?: Reasoned };
 }
 
+/** The custom status of an `apimChange` instance (what the report shows of a queued change). */
+export interface ApimChangeStatus {
+  serviceId: string;
+  change: string;
+  /** queued: just queued; waiting: another instance holds the service (`heldBy`); sending: this one sends an update. */
+  state: "queued" | "waiting" | "sending";
+  heldBy?: string;
+  /** Updates this instance sent (on behalf of every queued change). */
+  updatesSent: number;
+  /** Executions so far (continue-as-new). */
+  generation: number;
+  stopping?: string;
+}
+
 /** How the change ended. */
 export type ApimQueueResult =
   /** Provisioned. `stopped`: a cancel arrived once it was in flight (the caller rolls it back). */
@@ -87,8 +100,8 @@ function* apimChangeOrchestrator(context: OrchestrationContext): Flow<ApimQueueR
   const generation = input.carried?.generation ?? 0;
   const waitDeadline = input.carried?.waitDeadline ?? after(context, input.waitDeadlineSeconds).toISOString();
   const deadline = Date.parse(waitDeadline);
-  const show = (state: string, heldBy?: string) =>
-    context.df.setCustomStatus({
+  const show = (state: ApimChangeStatus["state"], heldBy?: string) => {
+    const status: ApimChangeStatus = {
       serviceId,
       change: change.requestId,
       state,
@@ -96,7 +109,9 @@ function* apimChangeOrchestrator(context: OrchestrationContext): Flow<ApimQueueR
       updatesSent: rounds,
       generation,
       ...(stopping ? { stopping: stopping.reason } : {}),
-    });
+    };
+    context.df.setCustomStatus(status);
+  };
   show("queued");
   if (!input.carried) yield* call(queueApimChange, { serviceId, change }, policy);
   for (let turns = 0; ; turns++) {
@@ -185,8 +200,7 @@ function* apimChangeOrchestrator(context: OrchestrationContext): Flow<ApimQueueR
 /** The registered orchestration; `applyTarget` and `restoreTarget` yield `apimChange(input, apimChangeInstanceId(…))`. */
 export const apimChange = df.app.orchestration("apimChange", apimChangeOrchestrator);
 
-/** The instance id of a target's APIM change. */
-export const apimChangeInstanceId = (parentId: string): string => fitInstanceId(`${parentId}:q`);
+export { apimChangeInstanceId } from "../domain/instanceIds.js";
 
 /**
  * One update as the lease holder: gather, send (again while the service is busy, renewing the lease

@@ -14,7 +14,7 @@
  */
 import * as df from "durable-functions";
 import type { OrchestrationContext, Task } from "durable-functions";
-import { fitInstanceId } from "../domain/instanceIds.js";
+import { apimChangeInstanceId, fitInstanceId } from "../domain/instanceIds.js";
 import type { Plan, PlanStage } from "../domain/plan.js";
 import { assembleReport, type ReportStage, type ReportTrigger } from "../domain/report.js";
 import type { ProbeEvidence, Reasoned, StageResult, StepResult } from "../domain/rollback.js";
@@ -59,14 +59,23 @@ function* rolloutStageOrchestrator(context: OrchestrationContext): Flow<RolloutS
     steps: [],
     startedAt,
   };
+  // 1. Every resource of the stage at once; a cancel is passed on to each.
+  const ids = stage.steps.map((_, i) => targetInstanceId(context.df.instanceId, i));
+  // Where the report finds how each APIM change is doing in its service's queue.
+  const apimQueues = stage.steps.flatMap((step, i) =>
+    step.kind === "apimService"
+      ? [{ stepId: step.stepId, instanceId: apimChangeInstanceId(ids[i] as string) }]
+      : [],
+  );
   const show = () => {
     const view = liveStage(input, result);
-    context.df.setCustomStatus(view ? stageStatusView(view) : null);
+    const writing = result.steps.length === 0 && apimQueues.length > 0;
+    context.df.setCustomStatus(
+      view ? { ...stageStatusView(view), ...(writing ? { apimQueues } : {}) } : null,
+    );
   };
   show();
 
-  // 1. Every resource of the stage at once; a cancel is passed on to each.
-  const ids = stage.steps.map((_, i) => targetInstanceId(context.df.instanceId, i));
   const targets = () =>
     stage.steps.map((step, i) => {
       const targetInput: ApplyTargetInput = {

@@ -8,7 +8,8 @@ import type { DurableClient, DurableOrchestrationStatus } from "durable-function
 import { loadConfig, scaledSeconds, type Config } from "../config.js";
 import type { CertificateEvent } from "../domain/keyVaultEvent.js";
 import { stageInstanceId } from "../domain/instanceIds.js";
-import { runIdOf, type ReportStage, type RolloutReport } from "../domain/report.js";
+import { runIdOf, type ReportStage, type ReportTarget, type RolloutReport } from "../domain/report.js";
+import type { ApimChangeStatus } from "../orchestrations/apimChange.js";
 import type { RotationInput } from "../orchestrations/policy.js";
 
 let cached: Config | undefined;
@@ -147,9 +148,41 @@ export async function liveReport(
     client,
     stageInstanceId(instanceId, version, running.index, running.stage),
   );
-  const live = stageStatus?.customStatus as ReportStage | undefined | null;
+  const live = stageStatus?.customStatus as LiveStage | undefined | null;
   if (!live || typeof live !== "object" || !("targets" in live)) return report;
-  return { ...report, stages: report.stages.map((s) => (s.index === running.index ? live : s)) };
+  const { apimQueues, ...stage } = live;
+  const shown = apimQueues?.length ? await withQueues(client, stage, apimQueues) : stage;
+  return { ...report, stages: report.stages.map((s) => (s.index === running.index ? shown : s)) };
+}
+
+/** A running stage's custom status: its view, and where its APIM changes wait while it writes. */
+type LiveStage = ReportStage & { apimQueues?: { stepId: string; instanceId: string }[] };
+
+/** The stage with each pending APIM target's place in its service's queue (from its `apimChange` instance). */
+async function withQueues(
+  client: DurableClient,
+  stage: ReportStage,
+  queues: { stepId: string; instanceId: string }[],
+): Promise<ReportStage> {
+  const found = new Map<string, NonNullable<ReportTarget["queue"]>>();
+  for (const q of queues.slice(0, 8)) {
+    if (!stage.targets.some((t) => t.stepId === q.stepId && t.status === "pending")) continue;
+    const status = (await findStatus(client, q.instanceId))?.customStatus as Partial<ApimChangeStatus> | null;
+    if (!status || typeof status !== "object" || !status.state) continue;
+    found.set(q.stepId, {
+      state: status.state,
+      ...(status.heldBy ? { heldBy: status.heldBy } : {}),
+      updatesSent: status.updatesSent ?? 0,
+    });
+  }
+  if (!found.size) return stage;
+  return {
+    ...stage,
+    targets: stage.targets.map((t) => {
+      const queue = found.get(t.stepId);
+      return queue ? { ...t, queue } : t;
+    }),
+  };
 }
 
 /** The running stage instances of a rotation (to pass a cancel on to them). */

@@ -2,7 +2,8 @@
  * End to end, a change that waits long for its APIM service: another holder keeps the service's
  * lease, so the rollout's change waits in the queue through several executions of its `apimChange`
  * instance (WAIT_ROUNDS_PER_EXECUTION=2: it continues as new every two turns, carrying where it is),
- * and goes out once the lease is free: Succeeded, served in a real handshake. A cancel that arrives
+ * (the report shows the APIM target waiting, and for whom) and goes out once the lease is free:
+ * Succeeded, served in a real handshake. A cancel that arrives
  * after it continued as new still reaches it: the change is withdrawn, nothing is written.
  */
 import assert from "node:assert/strict";
@@ -10,6 +11,7 @@ import { after, before, describe, it } from "node:test";
 import { apimServiceId } from "../../emulator/lab/seed.js";
 import { LOCK_PARTITION } from "../../src/azure/leases.js";
 import { resourceLockId } from "../../src/domain/instanceIds.js";
+import type { RolloutReport } from "../../src/domain/report.js";
 import { explain, listInstances, locksTable, newVersion, startRollout } from "../support/e2e.js";
 import { startWorld, type World } from "../support/world.js";
 
@@ -85,6 +87,19 @@ describe("a change waiting long for its APIM service", () => {
       const waiting = await waitingInThirdExecution(queuedChange);
       assert.equal(waiting.status.heldBy, "another-holder");
       assert.equal(waiting.change?.runtimeStatus, "Running");
+      // The report says where the APIM target is: waiting, and for whom.
+      const shown = await world.api("GET", `/api/rollouts/${encodeURIComponent(id)}`);
+      assert.equal(shown.status, 200, shown.text);
+      const target = (shown.body as RolloutReport).stages
+        .flatMap((st) => st.targets)
+        .find((t) => t.kind === "apimService");
+      assert.equal(target?.status, "pending", JSON.stringify(target));
+      assert.equal(target?.queue?.state, "waiting", JSON.stringify(target));
+      assert.equal(target?.queue?.heldBy, "another-holder");
+      const text = await world.api("GET", `/api/rollouts/${encodeURIComponent(id)}`, undefined, {
+        accept: "text/plain",
+      });
+      assert.match(text.text, /waiting: another-holder holds the APIM service/);
     } finally {
       await free();
     }
