@@ -220,7 +220,26 @@ export interface CertificateFacts {
   issuer: string;
 }
 
+/** Facts by certificate PEM: a stored version's certificate never changes, and the data plane reads them on every refresh. */
+const factsCache = new Map<string, CertificateFacts>();
+
+/** The public facts of a certificate (parsed once per PEM; each call gets its own copy). */
 export function certificateFacts(certPem: string): CertificateFacts {
+  let facts = factsCache.get(certPem);
+  if (!facts) {
+    facts = parseFacts(certPem);
+    if (factsCache.size >= 5000) factsCache.clear();
+    factsCache.set(certPem, facts);
+  }
+  return {
+    ...facts,
+    dnsNames: [...facts.dnsNames],
+    notBefore: new Date(facts.notBefore),
+    notAfter: new Date(facts.notAfter),
+  };
+}
+
+function parseFacts(certPem: string): CertificateFacts {
   const cert = new X509Certificate(certPem);
   const der = cert.raw;
   const sha1 = createHash("sha1").update(der).digest();

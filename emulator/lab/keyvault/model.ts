@@ -133,6 +133,12 @@ export class KeyVaultError extends Error {
   }
 }
 
+/** Secret values built per stored version, with what they were built from. */
+const secretValues = new WeakMap<
+  StoredVersion,
+  { contentType: string; key: string | undefined; chain: string; value: string }
+>();
+
 const newVersion = () => randomUUID().replace(/-/g, "");
 const DAY = 86_400_000;
 
@@ -345,10 +351,20 @@ export class KeyVaultModel implements KeyVaultApi {
     };
   }
 
-  /** The certificate's secret value per its content type: PFX (base64) or PEM, key only if exportable. */
+  /**
+   * The certificate's secret value per its content type: PFX (base64) or PEM, key only if exportable.
+   * Built once per version, as Key Vault stores it: every read of a version returns the same bytes
+   * (building a PFX derives keys with PBKDF2, which made each secret read cost milliseconds).
+   */
   secretValue(v: StoredVersion): string {
     const key = v.exportable ? v.keyPem : undefined;
-    return v.contentType === PEM ? buildPem(key, v.chain) : buildPfx(key, v.chain);
+    const chain = v.chain.join("");
+    const built = secretValues.get(v);
+    if (built && built.contentType === v.contentType && built.key === key && built.chain === chain)
+      return built.value;
+    const value = v.contentType === PEM ? buildPem(key, v.chain) : buildPfx(key, v.chain);
+    secretValues.set(v, { contentType: v.contentType, key, chain, value });
+    return value;
   }
 
   // ---- create / pending / merge --------------------------------------------------------------

@@ -18,8 +18,9 @@ export function createKubernetesApi(
   clusterId: string,
   serverUrl: string,
 ): KubernetesLabApi {
+  // Decoded from the stored Secret without copying it first (the edge decodes every served Secret on each refresh).
   const secretData = (namespace: string, name: string) => {
-    const s = store.get(RESOURCE.secrets, namespace, name) as SecretObject | undefined;
+    const s = store.peek(RESOURCE.secrets, namespace, name) as SecretObject | undefined;
     if (!s) return undefined;
     return Object.fromEntries(
       Object.entries(s.data ?? {}).map(([k, v]) => [k, Buffer.from(v, "base64").toString("utf8")]),
@@ -38,13 +39,15 @@ export function createKubernetesApi(
       store.get(RESOURCE.deployments, namespace, name) as DeploymentObject | undefined,
     resolveIngressTls(host): IngressTlsBinding | undefined {
       const wanted = host.toLowerCase();
-      for (const ing of store.list(RESOURCE.ingresses) as IngressObject[]) {
+      // The stored Ingresses without copies: an edge refresh resolves every host, and copying every
+      // Ingress for each of them made a refresh quadratic in the number of Ingresses.
+      for (const ing of store.scan(RESOURCE.ingresses) as readonly IngressObject[]) {
         const tls = (ing.spec?.tls ?? []).find((t) =>
           (t.hosts ?? []).some((h) => h.toLowerCase() === wanted),
         );
         if (!tls?.secretName) continue;
         const namespace = ing.metadata.namespace!;
-        const secret = store.get(RESOURCE.secrets, namespace, tls.secretName);
+        const secret = store.peek(RESOURCE.secrets, namespace, tls.secretName);
         const data = secretData(namespace, tls.secretName);
         const binding: IngressTlsBinding = {
           namespace,
@@ -58,7 +61,7 @@ export function createKubernetesApi(
         const caRef = ing.metadata.annotations?.[AUTH_TLS_SECRET];
         if (caRef) {
           const [caNs, caName] = caRef.includes("/") ? caRef.split("/", 2) : [namespace, caRef];
-          const ca = store.get(RESOURCE.secrets, caNs!, caName!);
+          const ca = store.peek(RESOURCE.secrets, caNs!, caName!);
           binding.clientCaSecret = `${caNs}/${caName}`;
           binding.clientCaPem = secretData(caNs!, caName!)?.["ca.crt"];
           binding.versions.push(ca?.metadata.resourceVersion ?? "-");

@@ -27,6 +27,8 @@ const HISTORY = 2000;
 export class ClusterStore {
   private readonly history: StoredChange[] = [];
   private readonly listeners = new Set<(change: StoredChange) => void>();
+  /** Results of `scan` at one resourceVersion. */
+  private readonly scans = { resourceVersion: -1, results: new Map<string, readonly KubeObject[]>() };
 
   constructor(
     readonly state: ClusterState,
@@ -50,18 +52,41 @@ export class ClusterStore {
     return o ? structuredClone(o) : undefined;
   }
 
+  /** The stored object itself (no copy), for in-process readers that only look at it. Never modify it. */
+  peek(def: ResourceDef, namespace: string | undefined, name: string): Readonly<KubeObject> | undefined {
+    return this.state.objects[ClusterStore.key(def, namespace, name)];
+  }
+
   list(def: ResourceDef, namespace?: string): KubeObject[] {
+    return this.scan(def, namespace).map((o) => structuredClone(o));
+  }
+
+  /**
+   * The stored objects themselves, in `list` order, for in-process readers that only look at them
+   * (no copies: an object of a large list is copied only by whoever keeps it). Never modify them.
+   */
+  scan(def: ResourceDef, namespace?: string): readonly Readonly<KubeObject>[] {
     const prefix = `${def.group ? `${def.group}/` : ""}${def.resource}/`;
-    return Object.entries(this.state.objects)
+    // Every write bumps the resourceVersion, so a scan stays valid until the next one.
+    const key = `${prefix}\0${namespace ?? "\0"}`;
+    if (this.scans.resourceVersion !== this.state.resourceVersion) {
+      this.scans.resourceVersion = this.state.resourceVersion;
+      this.scans.results.clear();
+    }
+    const cached = this.scans.results.get(key);
+    if (cached) return cached;
+    const found = Object.entries(this.state.objects)
       .filter(
         ([k, o]) => k.startsWith(prefix) && (namespace === undefined || o.metadata.namespace === namespace),
       )
-      .map(([, o]) => structuredClone(o))
+      .map(([, o]) => o)
       .sort((a, b) =>
         `${a.metadata.namespace ?? ""}/${a.metadata.name}`.localeCompare(
           `${b.metadata.namespace ?? ""}/${b.metadata.name}`,
         ),
       );
+    this.scans.results.set(key, found);
+    return found;
   }
 
   /** Stores `obj` (created or replaced), assigning uid, creationTimestamp and a new resourceVersion. */
