@@ -152,6 +152,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
     (stopping ??= (async () => {
       for (const fn of stopHooks.reverse()) await fn();
       await Promise.all(running.map((s) => s.close()));
+      store.close();
     })());
 
   try {
