@@ -25,6 +25,12 @@
  *                            [--run-timeout 300]   (seconds of real time per batch, at most)
  *                            [--budget 570]        (seconds of real time for everything; batches that
  *                                                   would start with less than a minute left are skipped)
+ *                            [--modes zero,realistic]  (which latencies to rotate with)
+ *                            [--host-cpu-prof DIR] (the host child writes a V8 CPU profile there when it
+ *                                                   stops; profile the lab with node --cpu-prof on this)
+ *
+ * While a batch runs, a progress line every 15 s says how many rollouts have ended and how many
+ * Durable instances (rollouts and their sub-orchestrations) still run.
  *
  * A batch that does not finish in time is cancelled, and the batches after it are skipped (printed
  * with the reason).
@@ -115,6 +121,7 @@ class Host {
     private readonly appDir: string,
     private readonly stateDir: string,
     private readonly env: Record<string, string>,
+    private readonly nodeArgs: string[] = [],
   ) {
     mkdirSync(stateDir, { recursive: true });
     writeFileSync(
@@ -135,6 +142,7 @@ class Host {
     const child = spawn(
       process.execPath,
       [
+        ...this.nodeArgs,
         hostMain,
         "--app",
         this.appDir,
@@ -220,13 +228,20 @@ class Host {
     return a.status === 404 ? undefined : (a.body as Record<string, unknown>);
   }
 
-  /** How many instances whose id starts with `prefix` are pending or running. */
+  /** How many instances whose id starts with `prefix` (sub-orchestrations too) are pending or running. */
   async unfinished(prefix: string): Promise<number> {
+    return (await this.unfinishedIds(prefix))?.length ?? Number.NaN;
+  }
+
+  /** The ids of the instances whose id starts with `prefix` that are pending or running. */
+  async unfinishedIds(prefix: string): Promise<string[] | undefined> {
     const a = await this.call(
       "GET",
       `/runtime/webhooks/durabletask/instances?code=${this.keys.durable}&instanceIdPrefix=${encodeURIComponent(prefix)}&runtimeStatus=Pending,Running&top=1000`,
     );
-    return Array.isArray(a.body) ? a.body.length : Number.NaN;
+    return Array.isArray(a.body)
+      ? a.body.map((i) => String((i as { instanceId?: unknown }).instanceId))
+      : undefined;
   }
 }
 
@@ -309,6 +324,7 @@ async function rotate(
   const ids = Array.from({ length: n }, (_, k) =>
     rotationInstanceId({ vaultName: VAULT, certificateName: benchNames(k + 1).certificate }),
   );
+  const topLevel = new Set(ids);
   const t0 = Date.now();
   await pool(
     Array.from({ length: n }, (_, k) => k + 1),
@@ -326,10 +342,19 @@ async function rotate(
   );
   const deadline = t0 + ctx.runTimeoutMs;
   let finished = false;
+  let lastProgress = t0;
   while (Date.now() < deadline) {
-    if ((await host.unfinished(`rotate:${VAULT}:bench-`)) === 0) {
+    const unfinished = await host.unfinishedIds(`rotate:${VAULT}:bench-`);
+    if (unfinished?.length === 0) {
       finished = true;
       break;
+    }
+    if (unfinished && Date.now() - lastProgress >= 15_000) {
+      lastProgress = Date.now();
+      const rollouts = unfinished.filter((id) => topLevel.has(id)).length;
+      say(
+        `[N=${n}] ${mode}: ${fmt((lastProgress - t0) / 1000)}: ${n - rollouts} of ${n} rollouts ended (${unfinished.length} instances running).`,
+      );
     }
     await sleep(250);
   }
@@ -474,6 +499,8 @@ async function main(): Promise<void> {
       "zero-time-scale": { type: "string", default: "20" },
       "run-timeout": { type: "string", default: "300" },
       budget: { type: "string", default: "570" },
+      modes: { type: "string", default: "zero,realistic" },
+      "host-cpu-prof": { type: "string" },
     },
     strict: true,
   });
@@ -485,9 +512,20 @@ async function main(): Promise<void> {
   const zeroScale = Number(values["zero-time-scale"]);
   const runTimeoutMs = Number(values["run-timeout"]) * 1000;
   const budgetMs = Number(values.budget) * 1000;
-  if (!counts.length || !(realScale > 0) || !(zeroScale > 0) || !(runTimeoutMs > 0) || !(budgetMs > 0))
+  const modes = (values.modes ?? "")
+    .split(",")
+    .filter((m): m is "zero" | "realistic" => m === "zero" || m === "realistic");
+  const profileDir = values["host-cpu-prof"] ? resolve(values["host-cpu-prof"]) : undefined;
+  if (
+    !counts.length ||
+    !(realScale > 0) ||
+    !(zeroScale > 0) ||
+    !(runTimeoutMs > 0) ||
+    !(budgetMs > 0) ||
+    !modes.length
+  )
     throw new Error(
-      "Usage: --counts 1,10,100 --time-scale 300 --zero-time-scale 20 --run-timeout 300 --budget 570",
+      "Usage: --counts 1,10,100 --time-scale 300 --zero-time-scale 20 --run-timeout 300 --budget 570 --modes zero,realistic [--host-cpu-prof DIR]",
     );
 
   const began = Date.now();
@@ -533,7 +571,12 @@ async function main(): Promise<void> {
       overrides: { ...APP_SETTINGS, PROBE_HOST_OVERRIDES: overrides.join(",") },
     });
     for (const name of PRODUCT_DEFAULTS) delete settings[name];
-    host = new Host(writeAppDir(join(dir, "app")), join(dir, "host"), { ...lab.endpoints.env, ...settings });
+    host = new Host(
+      writeAppDir(join(dir, "app")),
+      join(dir, "host"),
+      { ...lab.endpoints.env, ...settings },
+      profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : [],
+    );
     let scale = 0;
     const useScale = async (s: number) => {
       if (scale === s) return;
@@ -551,14 +594,15 @@ async function main(): Promise<void> {
       );
       // The scan first, while every binding is in sync and nothing else calls the lab.
       await setLatencies(lab, ZERO, 1);
-      await useScale(scale || zeroScale);
+      await useScale(scale || (modes[0] === "realistic" ? realScale : zeroScale));
       const scan = await driftScan({ host, calls, lab }, n + 4);
       scans.push(scan);
       say(
         `[N=${n}] drift scan: ${scan.bindings} bindings, ARM ${scan.calls.arm}, K8s ${scan.calls.kubernetes}, KV ${scan.calls.keyVault} requests.`,
       );
-      const order: ("zero" | "realistic")[] =
-        scale === realScale ? ["realistic", "zero"] : ["zero", "realistic"];
+      const order = (
+        scale === realScale ? (["realistic", "zero"] as const) : (["zero", "realistic"] as const)
+      ).filter((m) => modes.includes(m));
       for (const mode of order) {
         const left = budgetMs - (Date.now() - began);
         if (stopRotating || left < 60_000) {
