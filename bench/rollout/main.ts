@@ -26,6 +26,8 @@
  *                            [--budget 570]        (seconds of real time for everything; batches that
  *                                                   would start with less than a minute left are skipped)
  *                            [--modes zero,realistic]  (which latencies to rotate with)
+ *                            [--max-activities N] [--max-orchestrations N]  (host.json Durable limits;
+ *                                                   default: the project's host.json, 10 and 10)
  *                            [--host-cpu-prof DIR] (the host child writes a V8 CPU profile there when it
  *                                                   stops; profile the lab with node --cpu-prof on this)
  *
@@ -37,7 +39,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -255,6 +257,8 @@ interface RotationRun {
   /** Median of the rollouts' own durations (report start to end), real seconds. */
   medianRolloutSeconds: number;
   outcomes: Map<string, number>;
+  /** Medians of the rollouts' phases, real seconds: before the first stage, each stage, after the last. */
+  phases: [string, number][];
   /** A few distinct reasons of rollouts that did not succeed (their reports' outcome messages). */
   failures: string[];
   calls: CallCounts;
@@ -268,6 +272,8 @@ interface ScanRun {
   warnings: number;
 }
 
+const median = (values: number[]): number =>
+  [...values].sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)] ?? 0;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const say = (text: string) => console.log(text);
 
@@ -362,6 +368,7 @@ async function rotate(
   const counts = calls.countSince(mark);
   const outcomes = new Map<string, number>();
   const durations: number[] = [];
+  const phases = new Map<string, number[]>();
   const failures = new Set<string>();
   for (const id of ids) {
     const status = await host.instance(id);
@@ -375,8 +382,20 @@ async function rotate(
     outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
     if (!running && report?.outcome && report.outcome.state !== "Succeeded" && failures.size < 3)
       failures.add(`${report.outcome.reason}: ${report.outcome.message}`.slice(0, 600));
-    if (report?.startedAt && report.finishedAt)
+    if (report?.startedAt && report.finishedAt) {
       durations.push((Date.parse(report.finishedAt) - Date.parse(report.startedAt)) / 1000);
+      let last = Date.parse(report.startedAt);
+      const add = (phase: string, until: number) => {
+        phases.set(phase, [...(phases.get(phase) ?? []), (until - last) / 1000]);
+        last = until;
+      };
+      for (const stage of report.stages) {
+        if (!stage.startedAt || !stage.finishedAt) continue;
+        add(`before ${stage.stage}`, Date.parse(stage.startedAt));
+        add(stage.stage, Date.parse(stage.finishedAt));
+      }
+      add("to the end", Date.parse(report.finishedAt));
+    }
   }
   if (!finished) {
     // Let what still runs end on its own deadlines before the next batch starts: cancel it instead.
@@ -390,8 +409,9 @@ async function rotate(
     timeScale,
     wallSeconds,
     finished,
-    medianRolloutSeconds: durations.sort((a, b) => a - b)[Math.floor((durations.length - 1) / 2)] ?? 0,
+    medianRolloutSeconds: median(durations),
     outcomes,
+    phases: [...phases].map(([phase, values]) => [phase, median(values)]),
     failures: [...failures],
     calls: counts,
   };
@@ -491,6 +511,29 @@ function printScans(scans: ScanRun[]): void {
   );
 }
 
+/** Sets host.json's Durable concurrency limits in the app folder (unset: the project's host.json values). */
+function overrideConcurrency(appDir: string, activities?: string, orchestrations?: string): void {
+  if (activities === undefined && orchestrations === undefined) return;
+  const file = join(appDir, "host.json");
+  const hostJson = JSON.parse(readFileSync(file, "utf8")) as {
+    extensions: { durableTask: Record<string, unknown> };
+  };
+  const limit = (name: string, value: string | undefined) => {
+    if (value === undefined) return;
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer, not ${value}.`);
+    return n;
+  };
+  const a = limit("max-activities", activities);
+  const o = limit("max-orchestrations", orchestrations);
+  if (a) hostJson.extensions.durableTask.maxConcurrentActivityFunctions = a;
+  if (o) hostJson.extensions.durableTask.maxConcurrentOrchestratorFunctions = o;
+  writeFileSync(file, JSON.stringify(hostJson, null, 2));
+  say(
+    `host.json: maxConcurrentActivityFunctions ${String(hostJson.extensions.durableTask.maxConcurrentActivityFunctions)}, maxConcurrentOrchestratorFunctions ${String(hostJson.extensions.durableTask.maxConcurrentOrchestratorFunctions)}.`,
+  );
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -501,6 +544,8 @@ async function main(): Promise<void> {
       budget: { type: "string", default: "570" },
       modes: { type: "string", default: "zero,realistic" },
       "host-cpu-prof": { type: "string" },
+      "max-activities": { type: "string" },
+      "max-orchestrations": { type: "string" },
     },
     strict: true,
   });
@@ -571,8 +616,10 @@ async function main(): Promise<void> {
       overrides: { ...APP_SETTINGS, PROBE_HOST_OVERRIDES: overrides.join(",") },
     });
     for (const name of PRODUCT_DEFAULTS) delete settings[name];
+    const appDir = writeAppDir(join(dir, "app"));
+    overrideConcurrency(appDir, values["max-activities"], values["max-orchestrations"]);
     host = new Host(
-      writeAppDir(join(dir, "app")),
+      appDir,
       join(dir, "host"),
       { ...lab.endpoints.env, ...settings },
       profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : [],
@@ -620,6 +667,9 @@ async function main(): Promise<void> {
         runs.push(run);
         say(
           `[N=${n}] ${mode}: ${fmt(run.wallSeconds)} wall, ${[...run.outcomes.entries()].map(([k, v]) => `${v} ${k}`).join(", ")}; ${run.calls.apimServiceWrites} APIM service writes, ${run.calls.apimConflicts} refused.`,
+        );
+        say(
+          `[N=${n}] ${mode}: median phases x scale: ${run.phases.map(([phase, seconds]) => `${phase} ${fmt(seconds * run.timeScale)}`).join(", ")}.`,
         );
         for (const f of run.failures) say(`[N=${n}] ${mode}: not succeeded: ${f}`);
         for (const f of run.failures) notes.push(`N=${n} ${mode}, a rollout that did not succeed: ${f}`);
