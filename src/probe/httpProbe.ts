@@ -4,6 +4,7 @@
  */
 import https from "node:https";
 import type { ProbeTarget } from "./tlsProbe.js";
+import { secureContextFor } from "./trust.js";
 
 /** The answer to one request, or why there was none. */
 export type HttpProbeResult = { ok: true; status: number } | { ok: false; error: string };
@@ -23,7 +24,7 @@ export function httpsGet(
         path: options.path ?? "/",
         method: "GET",
         headers: { host, "user-agent": "e2e-cert-rotation-probe" },
-        ...(options.ca ? { ca: options.ca } : {}),
+        ...(options.ca ? { secureContext: secureContextFor(options.ca) } : {}),
         agent: false,
         timeout: options.timeoutMs ?? 10_000,
       },

@@ -4,6 +4,7 @@
  * does), and report the SHA-1 thumbprint of the leaf served.
  */
 import tls from "node:tls";
+import { secureContextFor } from "./trust.js";
 
 /** Where to connect for a host name: the configured overrides (lab), else the name itself on 443. */
 export interface ProbeTarget {
@@ -54,7 +55,7 @@ export function handshake(
       host: target.address,
       port: target.port,
       servername: host,
-      ...(options.ca ? { ca: options.ca } : {}),
+      ...(options.ca ? { secureContext: secureContextFor(options.ca) } : {}),
       rejectUnauthorized: false,
       ALPNProtocols: ["http/1.1"],
     });
