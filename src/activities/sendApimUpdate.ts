@@ -34,8 +34,12 @@ import type { ApimServiceSnapshot } from "../domain/rollback.js";
 import type { SendApimUpdateInput, SendApimUpdateOutput } from "./contracts.js";
 import type { TypedActivity } from "./typed.js";
 
-/** Settled changes are kept this long for their rollouts to read, then pruned. */
-const KEEP_SETTLED_MS = 24 * 3600 * 1000;
+/**
+ * Settled changes are kept this long after they were queued, then pruned: far longer than a rollout
+ * waits for its change (24 h by default) plus its update's provisioning, so no rollout finds its
+ * change gone.
+ */
+const KEEP_SETTLED_MS = 7 * 24 * 3600 * 1000;
 
 /**
  * A change still pending after this long belongs to a rollout that is gone (terminated, not

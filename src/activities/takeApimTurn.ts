@@ -26,9 +26,12 @@ export async function takeApimTurnHandler(
     for (let attempt = 0; attempt < 5; attempt++) {
       const stored = await readChange(table, input.serviceId, input.requestId);
       if (!stored) {
+        // Gone (pruned, or deleted by hand). An update claimed it if its snapshot was kept: roll back from it.
+        const kept = await snapshotOfRequest(c, input.requestId);
         return {
           turn: "failed",
-          attemptedWrite: false,
+          attemptedWrite: kept.snapshot !== undefined,
+          ...kept,
           reason: "ChangeNotQueued",
           message: `No queued change ${input.requestId} for ${input.serviceId}.`,
         };
@@ -88,6 +91,18 @@ export async function takeApimTurnHandler(
 async function snapshotOf(c: Composition, q: StoredChange): Promise<{ snapshot?: ApimServiceSnapshot }> {
   if (q.change.kind !== "apply") return {};
   const snapshot = await readSnapshot<ApimServiceSnapshot>(c, q.change.rotationId, q.change.stepId);
+  return snapshot ? { snapshot } : {};
+}
+
+/** The snapshot of a change known only by its request id (`<rotationId>|<stepId>|<kind>`). */
+async function snapshotOfRequest(
+  c: Composition,
+  requestId: string,
+): Promise<{ snapshot?: ApimServiceSnapshot }> {
+  const parts = requestId.split("|");
+  const [rotationId, stepId, kind] = [parts.slice(0, -2).join("|"), parts.at(-2), parts.at(-1)];
+  if (kind !== "apply" || !rotationId || !stepId) return {};
+  const snapshot = await readSnapshot<ApimServiceSnapshot>(c, rotationId, stepId);
   return snapshot ? { snapshot } : {};
 }
 

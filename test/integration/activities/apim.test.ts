@@ -364,3 +364,26 @@ test("a change left pending by a rollout that is gone expires instead of being s
   if (gone.turn === "failed") assert.equal(gone.reason, "Abandoned");
   await release("G");
 });
+
+test("a change gone from the queue after its update was sent still rolls back from its snapshot", async () => {
+  await newVersion(SEED.certificates.apim.name);
+  const gateway = await stepFor(SEED.certificates.apim.name);
+  await queue(gateway, "q-lost");
+  const sent = await send("L#1");
+  assert.equal(sent.status, "applied", JSON.stringify(sent));
+  await clearQueue(w, serviceId);
+  const lost = await turn("q-lost", gateway, "L");
+  assert.equal(lost.turn, "failed", JSON.stringify(lost));
+  if (lost.turn === "failed") {
+    assert.equal(lost.reason, "ChangeNotQueued");
+    assert.equal(lost.attemptedWrite, true, "its update may have landed");
+    assert.ok(
+      lost.snapshot?.hostnames.every((h) => h.previousKeyVaultId),
+      JSON.stringify(lost.snapshot),
+    );
+  }
+  const never = await turn("q-never", gateway, "L");
+  assert.equal(never.turn, "failed");
+  if (never.turn === "failed") assert.equal(never.attemptedWrite, false, "never queued, never sent");
+  await settled(serviceId);
+});
