@@ -12,8 +12,9 @@
  * So N rollouts on one service cost about one update instead of N back to back (each takes 15
  * minutes or more in Azure), and updates still never overlap. A stopping caller (cancel, out of
  * time) withdraws its change unless an update already claimed it; then it waits for that update to
- * settle, since the write is in flight. A cancelled sender stops waiting for its update and queues
- * the update's changes again: the next holder resends them (writes are idempotent).
+ * settle, since the write is in flight. A cancelled sender (or one whose update failed after every
+ * retry) stops waiting for its update and queues the update's changes again: the next holder resends
+ * them (writes are idempotent).
  *
  * Waiting can last hours (other rollouts' updates run first, 15 minutes or more each), so the
  * instance continues as new every `pollRoundsPerExecution` turns, carrying where it is.
@@ -293,6 +294,22 @@ function* leadOneUpdate(
         yield* settleAs({ status: "abandoned" });
         return {};
     }
+  } catch (error) {
+    // Every retry of one of its steps threw. The update's changes must not stay claimed by it: the
+    // next holder (another rollout) would send them after this one ended. Queue them again and stop;
+    // this change is then withdrawn, and rolled back from its snapshot if the update may have landed.
+    const first = (error instanceof Error ? error.message : String(error)).split("\n")[0]?.slice(0, 400);
+    try {
+      yield* settleAs({ status: "abandoned" });
+    } catch {
+      // Storage is down too: the changes stay claimed and the next holder resends them.
+    }
+    return {
+      stop: {
+        reason: "ActivityFailed",
+        message: `APIM update ${round} of ${serviceId} failed after every retry: ${first ?? ""}`,
+      },
+    };
   } finally {
     yield* call(releaseLock, { resourceKey: serviceId, owner }, policy);
   }
