@@ -42,10 +42,12 @@ import type { TypedActivity } from "./typed.js";
 const KEEP_SETTLED_MS = 7 * 24 * 3600 * 1000;
 
 /**
- * A change still pending after this long belongs to a rollout that is gone (terminated, not
- * cancelled): a live rollout withdraws its change when its own wait deadline (24 h by default) passes.
+ * A change still pending this long after its rollout's wait deadline (or, for a change that names
+ * none, after it was queued plus a default 24 h wait) belongs to a rollout that is gone (terminated,
+ * not cancelled): a live rollout withdraws its change when its wait deadline passes.
  */
-export const ABANDONED_AFTER_MS = 26 * 3600 * 1000;
+export const ABANDONED_AFTER_MS = 2 * 3600 * 1000;
+const DEFAULT_WAIT_MS = 24 * 3600 * 1000;
 
 /** Sends the next update of the service. */
 export async function sendApimUpdateHandler(
@@ -149,15 +151,18 @@ export async function sendApimUpdateHandler(
 /** Fails the pending changes of rollouts that are gone, so no update ever carries them. */
 async function expireAbandoned(c: Composition, serviceId: string, queued: StoredChange[]): Promise<void> {
   const table = await c.lockTable();
-  const cutoff = new Date(c.now().getTime() - ABANDONED_AFTER_MS).toISOString();
+  const now = c.now().getTime();
   for (const [i, q] of queued.entries()) {
-    if (q.state !== "pending" || q.queuedAt >= cutoff) continue;
-    const now = await replaceChange(table, serviceId, q, {
+    const withdrawBy = q.change.withdrawBy
+      ? Date.parse(q.change.withdrawBy)
+      : Date.parse(q.queuedAt) + DEFAULT_WAIT_MS;
+    if (q.state !== "pending" || !(withdrawBy + ABANDONED_AFTER_MS < now)) continue;
+    const next = await replaceChange(table, serviceId, q, {
       state: "failed",
       reason: "Abandoned",
-      message: `Queued at ${q.queuedAt} and never withdrawn: its rollout is gone; not sent.`,
+      message: `Queued at ${q.queuedAt} and never withdrawn by its rollout (due by ${new Date(withdrawBy).toISOString()}): its rollout is gone; not sent.`,
     });
-    if (now) queued[i] = now;
+    if (next) queued[i] = next;
   }
 }
 

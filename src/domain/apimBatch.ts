@@ -21,6 +21,11 @@ export interface ApimChange {
   kind: "apply" | "restore";
   hostnames: { type: string; hostName: string; keyVaultId: string }[];
   certificates: { certificateId: string; secretIdentifier: string }[];
+  /**
+   * ISO 8601: when its rollout stops waiting and withdraws it (its wait deadline). A change still
+   * pending well after that belongs to a rollout that is gone (terminated) and is never sent.
+   */
+  withdrawBy?: string;
 }
 
 /** Where a queued change is. */

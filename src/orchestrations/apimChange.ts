@@ -114,7 +114,8 @@ function* apimChangeOrchestrator(context: OrchestrationContext): Flow<ApimQueueR
     context.df.setCustomStatus(status);
   };
   show("queued");
-  if (!input.carried) yield* call(queueApimChange, { serviceId, change }, policy);
+  if (!input.carried)
+    yield* call(queueApimChange, { serviceId, change: { ...change, withdrawBy: waitDeadline } }, policy);
   for (let turns = 0; ; turns++) {
     // Bounded history: a fresh execution every few turns, carrying where it is (and a cancel heard).
     if (turns >= settings.pollRoundsPerExecution) {
@@ -169,6 +170,9 @@ function* apimChangeOrchestrator(context: OrchestrationContext): Flow<ApimQueueR
         show("sending");
         const round = yield* leadOneUpdate(context, input, rounds, stopping ? undefined : cancel);
         if (!stopping && round.stop) stopping = round.stop;
+        // The service stayed busy through this round: try again later, until the wait deadline.
+        if (!stopping && round.busy && context.df.currentUtcDateTime.getTime() >= deadline)
+          stopping = { reason: "Busy", message: round.busy };
         waits = 0;
         // Nothing was sent although this change is not settled (a race with a claim): never spin.
         if (round.sentNothing) yield* sleep(context, settings.busyFloorSeconds);
@@ -213,7 +217,7 @@ function* leadOneUpdate(
   options: ApimChangeInput,
   round: number,
   cancel: Task | undefined,
-): Flow<{ stop?: Reasoned; sentNothing?: boolean }> {
+): Flow<{ stop?: Reasoned; sentNothing?: boolean; busy?: string }> {
   const { policy, serviceId } = options;
   const owner = context.df.instanceId;
   const lease = { resourceKey: serviceId, owner, leaseSeconds: options.leaseSeconds };
@@ -242,8 +246,9 @@ function* leadOneUpdate(
         // Refused, and settled by the activity.
         return {};
       case "busyTimeout":
+        // Give the lease back; the next holder (or this one, later) tries again.
         yield* settleAs({ status: "abandoned" });
-        return { stop: { reason: "Busy", message: sent.message } };
+        return { busy: sent.message, sentNothing: true };
       case "cancelled":
         yield* settleAs({ status: "abandoned" });
         return { stop: CANCELLED };

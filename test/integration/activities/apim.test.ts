@@ -344,25 +344,40 @@ test("a pending change can be withdrawn; a claimed one stays until its update se
   await release("W");
 });
 
-test("a change left pending by a rollout that is gone expires instead of being sent", async () => {
+test("a change left pending past its rollout's wait deadline expires instead of being sent", async () => {
   await newVersion(SEED.certificates.apim.name);
   const gateway = await stepFor(SEED.certificates.apim.name);
-  await queue(gateway, "q-gone");
-  useComposition(
-    createComposition(w.composition.config, {
-      now: () => new Date(Date.now() + ABANDONED_AFTER_MS + 60_000),
-    }),
-  );
-  try {
-    assert.deepEqual(await send("G#1"), { status: "empty" });
-  } finally {
-    useComposition(w.composition);
-  }
-  assert.equal(serviceWrites.length, 0, "nothing was sent");
-  const gone = await turn("q-gone", gateway, "G");
-  assert.equal(gone.turn, "failed", JSON.stringify(gone));
-  if (gone.turn === "failed") assert.equal(gone.reason, "Abandoned");
+  const at = (ms: number) => new Date(Date.now() + ms);
+  // Its rollout would have withdrawn it in a minute; a live one (due tomorrow) stays.
+  const gone = { ...applyChange("q-gone", gateway), withdrawBy: at(60_000).toISOString() };
+  await queueApimChangeHandler({ serviceId, change: gone }, w.context());
+  const sendAt = async (ms: number, updateId: string) => {
+    useComposition(createComposition(w.composition.config, { now: () => at(ms) }));
+    try {
+      return await send(updateId);
+    } finally {
+      useComposition(w.composition);
+    }
+  };
+  // Not yet two hours past its deadline: still sent.
+  const due = await sendAt(ABANDONED_AFTER_MS, "G#0");
+  assert.equal(due.status, "applied", JSON.stringify(due));
+  if (due.status === "applied") assert.deepEqual(due.requestIds, [gone.requestId]);
+  await settled(serviceId);
+  await clearQueue(w, serviceId);
+  await queueApimChangeHandler({ serviceId, change: gone }, w.context());
+  const live = { ...applyChange("q-live", gateway), withdrawBy: at(86_400_000).toISOString() };
+  await queueApimChangeHandler({ serviceId, change: live }, w.context());
+  serviceWrites = [];
+  const sent = await sendAt(ABANDONED_AFTER_MS + 120_000, "G#1");
+  assert.equal(sent.status, "applied", JSON.stringify(sent));
+  if (sent.status === "applied") assert.deepEqual(sent.requestIds, [live.requestId], "only the live change");
+  const expired = await turn("q-gone", gateway, "G");
+  assert.equal(expired.turn, "failed", JSON.stringify(expired));
+  if (expired.turn === "failed") assert.equal(expired.reason, "Abandoned");
   await release("G");
+  await settled(serviceId);
+  await settle("G#1", { status: "done" });
 });
 
 test("a change gone from the queue after its update was sent still rolls back from its snapshot", async () => {
