@@ -266,7 +266,8 @@ export interface ReadFrontDoorProfileOutput {
  * still referenced is left and the detail says so). `cleanupTarget` only runs after a Succeeded.
  */
 export interface RollbackTargetInput {
-  action: RollbackAction;
+  /** A Secret or a Front Door profile (APIM entries go back through the service's update queue). */
+  action: Exclude<RollbackAction, { kind: "apimService" }>;
   rotationId: string;
 }
 export type RollbackTargetOutput = WriteOutcome<undefined>;

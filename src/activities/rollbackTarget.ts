@@ -10,11 +10,7 @@ import { composition, type Composition } from "../composition.js";
 import { frontDoorProfileId, domainSecret, repointDomain } from "../azure/frontDoor.js";
 import { withCertificateMaterial } from "../azure/keyVault.js";
 import { busyResult, describeSdkError, retriable } from "../azure/sdkErrors.js";
-import type {
-  ApimRollbackAction,
-  FrontDoorRollbackAction,
-  KubernetesRollbackAction,
-} from "../domain/rollback.js";
+import type { FrontDoorRollbackAction, KubernetesRollbackAction } from "../domain/rollback.js";
 import {
   backupOwner,
   carried,
@@ -205,16 +201,6 @@ async function deleteCreatedSecret(
   }
 }
 
-/** APIM entries go back through the service's queue (src/orchestrations/apimChange.ts), never here. */
-function apimThroughQueue(a: ApimRollbackAction): RollbackTargetOutput {
-  return {
-    status: "failed",
-    write: "notApplied",
-    reason: "WrongPath",
-    message: `${a.stepId}: APIM services are rolled back through their update queue, not by rollbackTarget.`,
-  };
-}
-
 /** Applies one rollback action. */
 export async function rollbackTargetHandler(
   input: RollbackTargetInput,
@@ -226,9 +212,7 @@ export async function rollbackTargetHandler(
     const out =
       a.kind === "kubernetesSecret"
         ? await rollbackKubernetes(c, a, input.rotationId)
-        : a.kind === "apimService"
-          ? apimThroughQueue(a)
-          : await rollbackFrontDoor(c, a, context);
+        : await rollbackFrontDoor(c, a, context);
     context.log(
       `rollbackTarget: ${a.stepId}: ${out.status}${"detail" in out && out.detail ? ` (${out.detail})` : ""}${"message" in out ? ` (${out.message})` : ""}.`,
     );

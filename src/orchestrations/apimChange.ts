@@ -47,10 +47,6 @@ export interface ApimChangeInput {
   serviceId: string;
   change: ApimChange;
   policy: RolloutPolicy;
-  /** Lease length (outlasts the longest gap between two renewals). */
-  leaseSeconds: number;
-  /** How long the change may wait for its update to start (other rollouts' updates run first). */
-  waitDeadlineSeconds: number;
   /** How long an update this instance sent may take to provision. */
   provisionDeadlineSeconds: number;
   /** First interval between two reads of the provisioning state. */
@@ -77,6 +73,17 @@ export interface ApimChangeStatus {
   stopping?: string;
 }
 
+/** The lease on a service: long enough to outlast the longest gap between two renewals. */
+export const leaseSecondsFor = (policy: RolloutPolicy): number =>
+  Math.ceil(
+    3 * waitSettings(policy).pollMaxIntervalSeconds +
+      policy.retryFirstIntervalSeconds * 2 ** policy.retryMaxAttempts,
+  );
+
+/** How long a change may wait for its update to start (other rollouts' updates run first). */
+const waitDeadlineSecondsFor = (policy: RolloutPolicy): number =>
+  policy.lockWaitDeadlineSeconds ?? policy.busyDeadlineSeconds;
+
 /** How the change ended. */
 export type ApimQueueResult =
   /** Provisioned. `stopped`: a cancel arrived once it was in flight (the caller rolls it back). */
@@ -99,7 +106,8 @@ function* apimChangeOrchestrator(context: OrchestrationContext): Flow<ApimQueueR
   };
   let { rounds, waits, stopping } = input.carried ?? { rounds: 0, waits: 0 };
   const generation = input.carried?.generation ?? 0;
-  const waitDeadline = input.carried?.waitDeadline ?? after(context, input.waitDeadlineSeconds).toISOString();
+  const waitDeadline =
+    input.carried?.waitDeadline ?? after(context, waitDeadlineSecondsFor(policy)).toISOString();
   const deadline = Date.parse(waitDeadline);
   const show = (state: ApimChangeStatus["state"], heldBy?: string) => {
     const status: ApimChangeStatus = {
@@ -139,7 +147,7 @@ function* apimChangeOrchestrator(context: OrchestrationContext): Flow<ApimQueueR
         serviceId,
         requestId: change.requestId,
         owner,
-        leaseSeconds: input.leaseSeconds,
+        leaseSeconds: leaseSecondsFor(policy),
         withdraw: stopping !== undefined,
       },
       policy,
@@ -187,7 +195,7 @@ function* apimChangeOrchestrator(context: OrchestrationContext): Flow<ApimQueueR
         if (!stopping && context.df.currentUtcDateTime.getTime() + wait * 1000 > deadline) {
           stopping = {
             reason: "ResourceLocked",
-            message: `${serviceId} stayed locked by ${turn.heldBy} for ${Math.round(input.waitDeadlineSeconds)} s.`,
+            message: `${serviceId} stayed locked by ${turn.heldBy} for ${Math.round(waitDeadlineSecondsFor(policy))} s.`,
           };
           break;
         }
@@ -220,7 +228,7 @@ function* leadOneUpdate(
 ): Flow<{ stop?: Reasoned; sentNothing?: boolean; busy?: string }> {
   const { policy, serviceId } = options;
   const owner = context.df.instanceId;
-  const lease = { resourceKey: serviceId, owner, leaseSeconds: options.leaseSeconds };
+  const lease = { resourceKey: serviceId, owner, leaseSeconds: leaseSecondsFor(policy) };
   const updateId = `${owner}#${round}`;
   const settleAs = (outcome: BatchOutcome) =>
     call(settleApimUpdate, { serviceId, updateId, outcome }, policy);

@@ -20,7 +20,7 @@ import type { WriteOutcome } from "../activities/contracts.js";
 import { applyChange } from "../domain/apimBatch.js";
 import type { FrontDoorProfileStep, Plan, PlanStep } from "../domain/plan.js";
 import type { Reasoned, StepResult, StepSnapshot } from "../domain/rollback.js";
-import { waitSettings, type RolloutPolicy } from "./policy.js";
+import type { RolloutPolicy } from "./policy.js";
 import { pollInstanceId, waitFor, type PollUntilOutput } from "./pollUntil.js";
 import {
   apimChange,
@@ -46,13 +46,6 @@ export interface ApplyTargetInput {
 export type ApplyTargetOutput = StepResult;
 
 const CANCELLED: Reasoned = { reason: "Cancelled", message: "The rollout was cancelled on request." };
-
-/** The lease on a resource: long enough to outlast the longest gap between two renewals. */
-export const leaseSecondsFor = (policy: RolloutPolicy): number =>
-  Math.ceil(
-    3 * waitSettings(policy).pollMaxIntervalSeconds +
-      policy.retryFirstIntervalSeconds * 2 ** policy.retryMaxAttempts,
-  );
 
 function* applyTargetOrchestrator(context: OrchestrationContext): Flow<ApplyTargetOutput> {
   const input = context.df.getInput<ApplyTargetInput>();
@@ -88,8 +81,6 @@ function* applyTargetOrchestrator(context: OrchestrationContext): Flow<ApplyTarg
           serviceId: step.serviceId,
           change: applyChange(input.rotationId, step),
           policy,
-          leaseSeconds: leaseSecondsFor(policy),
-          waitDeadlineSeconds: policy.lockWaitDeadlineSeconds ?? policy.busyDeadlineSeconds,
           provisionDeadlineSeconds: input.deadlineSeconds,
           pollIntervalSeconds: input.pollIntervalSeconds ?? policy.probeIntervalSeconds,
           gatherSeconds: policy.apimGatherSeconds ?? 0,

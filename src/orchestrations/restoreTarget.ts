@@ -11,7 +11,7 @@ import type { OrchestrationContext } from "durable-functions";
 import { rollbackTarget } from "../activities/rollbackTarget.js";
 import { restoreChange } from "../domain/apimBatch.js";
 import type { Reasoned, RollbackAction } from "../domain/rollback.js";
-import { errorSentence, leaseSecondsFor, waitFailure } from "./applyTarget.js";
+import { errorSentence, waitFailure } from "./applyTarget.js";
 import type { RolloutPolicy } from "./policy.js";
 import { pollInstanceId, waitFor, type PollCheck } from "./pollUntil.js";
 import {
@@ -42,7 +42,9 @@ function* restoreTargetOrchestrator(context: OrchestrationContext): Flow<Restore
   const input = context.df.getInput<RestoreTargetInput>();
   const { action, policy } = input;
   const describe = `Rolling back ${action.stepId}`;
-  const restore = function* (): Flow<Reasoned | undefined> {
+  const restore = function* (
+    action: Exclude<RollbackAction, { kind: "apimService" }>,
+  ): Flow<Reasoned | undefined> {
     // The write back, again while busy.
     const answer = yield* untilNotBusy(
       context,
@@ -90,8 +92,6 @@ function* restoreTargetOrchestrator(context: OrchestrationContext): Flow<Restore
         serviceId: action.serviceId,
         change: restoreChange(input.rotationId, action),
         policy,
-        leaseSeconds: leaseSecondsFor(policy),
-        waitDeadlineSeconds: policy.lockWaitDeadlineSeconds ?? policy.busyDeadlineSeconds,
         provisionDeadlineSeconds: input.deadlineSeconds,
         pollIntervalSeconds: policy.probeIntervalSeconds,
         gatherSeconds: 0,
@@ -103,7 +103,7 @@ function* restoreTargetOrchestrator(context: OrchestrationContext): Flow<Restore
       )) as ApimQueueResult;
       failure = done.status === "failed" ? done.failure : undefined;
     } else {
-      failure = yield* restore();
+      failure = yield* restore(action);
     }
     return { stepId: action.stepId, restored: failure === undefined, ...(failure ? { failure } : {}) };
   } catch (error) {
