@@ -13,7 +13,7 @@ import type {
   InvokeRequest,
   InvokeResult,
 } from "./contract.js";
-import { Disposable, getProgrammingModel, type CoreApiTarget } from "./core-api.js";
+import { Disposable, getProgrammingModel, type CoreApiTarget } from "./coreApi.js";
 import type {
   CoreInvocationContext,
   FunctionCallback,
@@ -31,9 +31,9 @@ import type {
   RpcLogLevel,
   RpcParameterBinding,
   RpcTypedData,
-} from "./core-types.js";
+} from "./coreTypes.js";
 import type { HostLogger, LogLevel } from "./log.js";
-import { fromTypedData, toTypedData } from "./typed-data.js";
+import { fromTypedData, toTypedData } from "./typedData.js";
 
 /** A function as the app registered it. */
 export interface RegisteredFunction {

@@ -14,14 +14,14 @@ import {
 import type { AddressInfo } from "node:net";
 import { handleAdmin, type AdminDeps } from "./admin.js";
 import type { FunctionInfo, HostExtension } from "./contract.js";
-import { handleEventGridWebhook } from "./event-grid.js";
+import { handleEventGridWebhook } from "./eventGrid.js";
 import {
   findHttpOutput,
   httpTriggerMetadata,
   toRpcHttpRequest,
   writeRpcHttpResponse,
-} from "./http-trigger.js";
-import { BodyTooLargeError, readBody, sendText } from "./http-util.js";
+} from "./httpTrigger.js";
+import { BodyTooLargeError, readBody, sendText } from "./httpUtil.js";
 import { presentedKey, type KeyRequirement, type KeyStore } from "./keys.js";
 import type { HostLogger } from "./log.js";
 import { compareRoutes, parseRoute, type RouteTemplate } from "./routes.js";
