@@ -53,7 +53,6 @@ export const API_VERSIONS = [
   "7.6",
   "2025-07-01",
 ];
-export const LATEST_API_VERSION = "2025-07-01";
 
 /** `{"error":{"code","message","innererror?"}}` with Key Vault's status. */
 export function kvError(status: number, code: string, message: string, inner?: string): LabResponse {
