@@ -294,7 +294,10 @@ export class AppRuntime implements FunctionsRuntime, CoreApiTarget {
         this.#currentInvocation = previous;
       }
       await this.#runHooks("postInvocation", post, coreCtx, "postInvocationHooks");
-      if (post.error !== null && post.error !== undefined) throw post.error;
+      // As the worker does, the function's own error (or what a postInvocation hook set) is
+      // rethrown unchanged, whatever its type.
+      const failed = post.error !== null && post.error !== undefined;
+      if (failed) throw post.error;
       const response = await invocationModel.getResponse(invocationContext, post.result);
       this.#logger.log(
         "info",
