@@ -4,9 +4,9 @@
  * 202 at once, as the Functions host does. `GET /admin/host/ping` needs no key.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { hostVersion } from "./core-api.js";
+import { hostVersion } from "./coreApi.js";
 import type { FunctionInfo } from "./contract.js";
-import { sendJson, sendText } from "./http-util.js";
+import { sendJson, sendText } from "./httpUtil.js";
 import type { HostLogger } from "./log.js";
 import type { AppRuntime } from "./runtime.js";
 import type { TimerScheduler } from "./timers.js";

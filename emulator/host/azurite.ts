@@ -113,7 +113,7 @@ export async function ensureAzurite(options: EnsureAzuriteOptions | string): Pro
   mkdirSync(opts.location, { recursive: true });
   const requested = ephemeral ? { blob: 0, queue: 0, table: 0 } : defaultPorts;
   const args = [
-    fileURLToPath(new URL("./azurite-child.js", import.meta.url)),
+    fileURLToPath(new URL("./azuriteChild.js", import.meta.url)),
     "--location",
     opts.location,
     "--blobHost",

@@ -4,17 +4,17 @@
  *   npm run host -- --app <dir> [--port 7071] [--state-dir <dir>] [--time-scale 60] [--no-azurite] [--quiet]
  *
  * Design, in the order a request meets it:
- * - app-loader.ts imports the files that the app's package.json `main` (path or glob) names, after
- *   core-api.ts has made `require('@azure/functions-core')` answer with the worker's API. The app's own
+ * - appLoader.ts imports the files that the app's package.json `main` (path or glob) names, after
+ *   coreApi.ts has made `require('@azure/functions-core')` answer with the worker's API. The app's own
  *   `@azure/functions` (and `durable-functions`) thus register every function with its real metadata and
  *   set their programming model, exactly as under the Node.js worker.
  * - runtime.ts invokes a function the way the worker does: programming model -> invocation model ->
  *   getArguments -> preInvocation hooks -> handler -> postInvocation hooks -> getResponse, with the trigger
  *   value in the worker protocol's `TypedData` form, so the library builds HttpRequest, InvocationContext,
  *   extraInputs and converts the result itself. It is the `FunctionsRuntime` of contract.ts.
- * - http-server.ts serves 127.0.0.1: `/api/<route>` (routes.ts: parameters, optional, catch-all,
+ * - httpServer.ts serves 127.0.0.1: `/api/<route>` (routes.ts: parameters, optional, catch-all,
  *   constraints; keys.ts: function/host/master keys in <stateDir>/keys.json, `x-functions-key` or `?code=`),
- *   `/runtime/webhooks/eventgrid` (event-grid.ts, `eventgrid_extension` system key), `/admin/*` (admin.ts,
+ *   `/runtime/webhooks/eventgrid` (eventGrid.ts, `eventgrid_extension` system key), `/admin/*` (admin.ts,
  *   master key), then each extension's `handle()`; else 404.
  * - timers.ts fires timer triggers (NCRONTAB with seconds, runOnStartup, past-due from <stateDir>/timers.json).
  * - Extensions (contract.ts `HostExtension`; the Durable one in durable/) own their binding types and get an

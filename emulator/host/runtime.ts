@@ -13,7 +13,7 @@ import type {
   InvokeRequest,
   InvokeResult,
 } from "./contract.js";
-import { Disposable, getProgrammingModel, type CoreApiTarget } from "./core-api.js";
+import { Disposable, getProgrammingModel, type CoreApiTarget } from "./coreApi.js";
 import type {
   CoreInvocationContext,
   FunctionCallback,
@@ -31,9 +31,9 @@ import type {
   RpcLogLevel,
   RpcParameterBinding,
   RpcTypedData,
-} from "./core-types.js";
+} from "./coreTypes.js";
 import type { HostLogger, LogLevel } from "./log.js";
-import { fromTypedData, toTypedData } from "./typed-data.js";
+import { fromTypedData, toTypedData } from "./typedData.js";
 
 /** A function as the app registered it. */
 export interface RegisteredFunction {
@@ -294,7 +294,10 @@ export class AppRuntime implements FunctionsRuntime, CoreApiTarget {
         this.#currentInvocation = previous;
       }
       await this.#runHooks("postInvocation", post, coreCtx, "postInvocationHooks");
-      if (post.error !== null && post.error !== undefined) throw post.error;
+      // As the worker does, the function's own error (or what a postInvocation hook set) is
+      // rethrown unchanged, whatever its type.
+      const failed = post.error !== null && post.error !== undefined;
+      if (failed) throw post.error;
       const response = await invocationModel.getResponse(invocationContext, post.result);
       this.#logger.log(
         "info",

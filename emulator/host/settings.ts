@@ -4,6 +4,7 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { asText } from "./text.js";
 
 /** The parts of `local.settings.json` the host reads. */
 export interface LocalSettings {
@@ -25,7 +26,7 @@ export function readLocalSettings(appDir: string): LocalSettings {
   const root = (parsed ?? {}) as { Values?: Record<string, unknown>; Host?: { LocalHttpPort?: unknown } };
   const values: Record<string, string> = {};
   for (const [k, v] of Object.entries(root.Values ?? {})) {
-    if (v !== undefined && v !== null) values[k] = String(v);
+    if (v !== undefined && v !== null) values[k] = asText(v);
   }
   const port = Number(root.Host?.LocalHttpPort);
   return Number.isInteger(port) && port > 0 ? { values, localHttpPort: port } : { values };

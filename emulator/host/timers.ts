@@ -11,6 +11,7 @@ import type { FunctionInfo } from "./contract.js";
 import type { HostLogger } from "./log.js";
 import type { AppRuntime } from "./runtime.js";
 import { resolveSettingExpressions } from "./settings.js";
+import { asText } from "./text.js";
 
 /** A parsed timer schedule. */
 export interface Schedule {
@@ -111,10 +112,7 @@ export class TimerScheduler {
       if (fn.trigger.type.toLowerCase() !== "timertrigger") continue;
       let schedule: Schedule;
       try {
-        const expression = resolveSettingExpressions(
-          String(fn.trigger.schedule ?? ""),
-          this.#options.settings,
-        );
+        const expression = resolveSettingExpressions(asText(fn.trigger.schedule), this.#options.settings);
         schedule = parseSchedule(expression, timeZone);
       } catch (e) {
         this.#options.logger.error(
@@ -136,9 +134,10 @@ export class TimerScheduler {
         `Timer '${fn.name}' (${schedule.expression}): next occurrence ${next.toISOString()}.`,
       );
       if (entry.useMonitor && status && Date.parse(status.next) < now.getTime()) {
-        this.#run(entry, new Date(status.next), true).finally(() => this.#arm(entry));
+        // #run never rejects: it catches the invocation's failure (the runtime has logged it).
+        void this.#run(entry, new Date(status.next), true).finally(() => this.#arm(entry));
       } else if (entry.runOnStartup) {
-        this.#run(entry, now, false).finally(() => this.#arm(entry));
+        void this.#run(entry, now, false).finally(() => this.#arm(entry));
       } else {
         this.#arm(entry);
       }
@@ -160,7 +159,7 @@ export class TimerScheduler {
   async stop(): Promise<void> {
     this.#stopped = true;
     for (const entry of this.#entries.values()) clearTimeout(entry.handle);
-    await Promise.allSettled([...this.#entries.values()].map((e) => e.running));
+    await Promise.allSettled([...this.#entries.values()].flatMap((e) => (e.running ? [e.running] : [])));
   }
 
   #arm(entry: TimerEntry): void {

@@ -93,7 +93,7 @@ export function createDurableExtension(): HostExtension {
         timeScale: ctx.timeScale,
         maxConcurrentActivities: options.maxConcurrentActivityFunctions,
         maxConcurrentOrchestrations: options.maxConcurrentOrchestratorFunctions,
-        log: ctx.log,
+        log: (level, message) => ctx.log(level, message),
       });
       links = {
         webhookBase: `${ctx.baseUrl.replace(/\/$/, "")}${WEBHOOK_PATH}`,

@@ -10,6 +10,7 @@
  * a partially written episode.
  */
 import { odata, RestError, TableClient, type TableEntity, type TransactionAction } from "@azure/data-tables";
+import { asText } from "../text.js";
 import { deserializeEvent, serializeEvent, type HistoryEvent } from "./history.js";
 
 /** Table string properties hold at most 32K UTF-16 characters; longer values are split across columns. */
@@ -103,7 +104,7 @@ function getChunked(entity: Record<string, unknown>, column: string): string | u
   const chunks = entity[`${column}Chunks`];
   if (typeof chunks === "number") {
     let text = "";
-    for (let i = 0; i < chunks; i++) text += String(entity[`${column}_${i}`] ?? "");
+    for (let i = 0; i < chunks; i++) text += asText(entity[`${column}_${i}`]);
     return text;
   }
   const value = entity[column];
@@ -246,9 +247,9 @@ export class DurableStore {
   private toInstance(entity: Record<string, unknown>): InstanceRecord {
     const record: InstanceRecord = {
       instanceId: String(entity.partitionKey),
-      name: String(entity.Name ?? ""),
-      executionId: String(entity.ExecutionId ?? ""),
-      runtimeStatus: String(entity.RuntimeStatus ?? "Pending") as RuntimeStatus,
+      name: asText(entity.Name),
+      executionId: asText(entity.ExecutionId),
+      runtimeStatus: asText(entity.RuntimeStatus, "Pending") as RuntimeStatus,
       createdTime: asDate(entity.CreatedTime) ?? new Date(0),
       lastUpdatedTime: asDate(entity.LastUpdatedTime) ?? new Date(0),
     };
@@ -279,7 +280,7 @@ export class DurableStore {
       if (text === undefined) continue;
       rows.push({
         seq: Number(entity.rowKey),
-        executionId: String(entity.ExecutionId ?? ""),
+        executionId: asText(entity.ExecutionId),
         event: deserializeEvent(text),
       });
     }

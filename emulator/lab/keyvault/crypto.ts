@@ -67,10 +67,7 @@ function algorithmFor(key: KeyParams) {
 
 /** Generates a key pair as the policy's `key_props` say. */
 export async function generateKey(params: KeyParams): Promise<GeneratedKey> {
-  const keys = (await webcrypto.subtle.generateKey(algorithmFor(params), true, [
-    "sign",
-    "verify",
-  ])) as CryptoKeyPair;
+  const keys = await webcrypto.subtle.generateKey(algorithmFor(params), true, ["sign", "verify"]);
   const der = await webcrypto.subtle.exportKey("pkcs8", keys.privateKey);
   return { keys, keyPem: x509.PemConverter.encode(der, "PRIVATE KEY") };
 }
@@ -401,9 +398,7 @@ export function parsePfx(base64: string, password = ""): { keyPem?: string; chai
         if (certAsn1)
           chain.push(derToPem(Buffer.from(asn1.toDer(certAsn1).getBytes(), "binary"), "CERTIFICATE"));
       } else if (bag.type === pki.oids.pkcs8ShroudedKeyBag || bag.type === pki.oids.keyBag) {
-        const info = bag.key
-          ? pki.wrapRsaPrivateKey(pki.privateKeyToAsn1(bag.key as forge.pki.rsa.PrivateKey))
-          : bag.asn1;
+        const info = bag.key ? pki.wrapRsaPrivateKey(pki.privateKeyToAsn1(bag.key)) : bag.asn1;
         if (info) keyPem = derToPem(Buffer.from(asn1.toDer(info).getBytes(), "binary"), "PRIVATE KEY");
       }
     }

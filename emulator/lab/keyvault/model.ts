@@ -1,137 +1,61 @@
 /**
  * The lab Key Vault's state and behaviour: certificates with versions, the pending create operation,
  * issuers, soft delete, lifetime actions and the Event Grid events Key Vault raises. Pure of HTTP:
- * the service maps wire requests onto it. State is one JSON document ("keyvault") saved after each
- * change; times are the lab clock's.
+ * the handlers map wire requests onto it, and its failures are core/errors.ts' KeyVaultErrors.
+ * State (state.ts) is one JSON document ("keyvault") saved after each change; times are the lab
+ * clock's. Policies are filled and merged by policy.ts, client material is read by material.ts.
  */
 import { randomUUID } from "node:crypto";
 import type { LabContext } from "../core/lab.js";
 import type { CertificateVersionInfo, KeyVaultApi, ResolvedSecret } from "./api.js";
 import {
+  certificateIdNotFound,
+  createOfDeletedCertificate,
+  deletedCertificateNotFound,
+  importOfDeletedCertificate,
+  issuerNotFound,
+  nothingToMerge,
+  pendingInProgress,
+  pendingNotFound,
+  policyIssuerNotFound,
+  badParameter,
+  vaultNotFound,
+} from "./core/errors.js";
+import {
   buildPem,
   buildPfx,
   certificateFacts,
   createCsr,
-  derBase64ToPem,
   generateKey,
   importKey,
   issueWithCa,
-  keyParamsOf,
-  orderChain,
-  parsePfx,
-  pemCertificates,
-  pemPrivateKey,
-  samePublicKey,
   selfSign,
-  type KeyParams,
 } from "./crypto.js";
+import { readImportedMaterial, readMergedChain } from "./material.js";
 import {
-  CLIENT_AUTH,
-  PEM,
-  PKCS12,
-  SERVER_AUTH,
-  epoch,
-  type WireLifetimeAction,
-  type WirePolicy,
-} from "./wire.js";
-
-export interface StoredVersion {
-  version: string;
-  /** Lab-clock ms. */
-  created: number;
-  updated: number;
-  enabled: boolean;
-  tags?: Record<string, string>;
-  /** Leaf first, then the chain. */
-  chain: string[];
-  keyPem: string;
-  exportable: boolean;
-  contentType: string;
-  nearExpiryNotified?: boolean;
-  expiredNotified?: boolean;
-  /** Indexes of lifetime actions already run for this version. */
-  actionsDone?: number[];
-}
-
-export interface StoredPending {
-  requestId: string;
-  version: string;
-  issuerName: string;
-  csr: string;
-  keyPem: string;
-  created: number;
-  /** Lab-clock ms at which a CA/Self request completes. */
-  dueAt: number;
-  status: "inProgress" | "completed" | "failed" | "cancelled";
-  statusDetails?: string;
-  error?: { code: string; message: string };
-  cancellationRequested: boolean;
-  /** Injected failure (fault `lroFailed`). */
-  failWith?: { code: string; message: string };
-  enabled?: boolean;
-  tags?: Record<string, string>;
-}
-
-export interface StoredCertificate {
-  name: string;
-  policy: WirePolicy;
-  tags?: Record<string, string>;
-  versions: StoredVersion[];
-  pending?: StoredPending;
-  preserveCertOrder?: boolean;
-}
-
-export interface StoredDeleted extends StoredCertificate {
-  deletedDate: number;
-  scheduledPurgeDate: number;
-}
-
-export interface StoredIssuer {
-  name: string;
-  provider: string;
-  accountId?: string;
-  orgDetails?: unknown;
-  enabled: boolean;
-  created: number;
-  updated: number;
-}
-
-export interface VaultState {
-  name: string;
-  certificates: Record<string, StoredCertificate>;
-  deleted: Record<string, StoredDeleted>;
-  issuers: Record<string, StoredIssuer>;
-  contacts?: Array<{ email?: string; name?: string; phone?: string }>;
-  /** What EmailContacts lifetime actions would have sent. */
-  notifications: Array<{ time: string; certificate: string; version: string; action: string }>;
-}
-
-export interface KeyVaultSettings {
-  /** How long a pending create for Self or a CA issuer takes (lab-clock ms). Default 1500. */
-  createDelayMs: number;
-  /** Days before expiry at which CertificateNearExpiry fires (Key Vault: 30, not configurable). */
-  nearExpiryDays: number;
-  /** Largest page of list operations (Key Vault: 25); lower it to exercise nextLink paging. */
-  pageSize?: number;
-}
-
-export interface KeyVaultState {
-  vaults: Record<string, VaultState>;
-  settings: KeyVaultSettings;
-}
+  DAY,
+  completePolicy,
+  importedPolicy,
+  keyParams,
+  mergePolicy,
+  requestParams,
+  triggerTime,
+} from "./policy.js";
+import type {
+  KeyVaultState,
+  StoredCertificate,
+  StoredDeleted,
+  StoredIssuer,
+  StoredPending,
+  StoredVersion,
+  VaultContact,
+  VaultEvent,
+  VaultState,
+} from "./state.js";
+import { PEM, type WirePolicy } from "./wire.js";
 
 /** Providers the lab's integrated CA answers to (partner CA names are accepted so production-like configs work). */
 export const CA_PROVIDERS = ["LabCA", "DigiCert", "GlobalSign"];
-
-export class KeyVaultError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
 
 /** Secret values built per stored version, with what they were built from. */
 const secretValues = new WeakMap<
@@ -140,93 +64,6 @@ const secretValues = new WeakMap<
 >();
 
 const newVersion = () => randomUUID().replace(/-/g, "");
-const DAY = 86_400_000;
-
-function addMonths(d: Date, months: number): Date {
-  const out = new Date(d.getTime());
-  out.setUTCMonth(out.getUTCMonth() + months);
-  return out;
-}
-
-/** Fills the service defaults into a (partial) policy from a create or import request. */
-export function completePolicy(
-  input: Partial<WirePolicy> | undefined,
-  now: Date,
-  base?: WirePolicy,
-): WirePolicy {
-  const p = input ?? {};
-  const issuerName = p.issuer?.name ?? base?.issuer.name ?? "Self";
-  const defaultAction = issuerName === "Unknown" ? "EmailContacts" : "AutoRenew";
-  return {
-    key_props: {
-      exportable: p.key_props?.exportable ?? base?.key_props.exportable ?? true,
-      kty: p.key_props?.kty ?? base?.key_props.kty ?? "RSA",
-      ...((p.key_props?.kty ?? base?.key_props.kty ?? "RSA").startsWith("EC")
-        ? { crv: p.key_props?.crv ?? base?.key_props.crv ?? "P-256" }
-        : { key_size: p.key_props?.key_size ?? base?.key_props.key_size ?? 2048 }),
-      reuse_key: p.key_props?.reuse_key ?? base?.key_props.reuse_key ?? false,
-    },
-    secret_props: { contentType: p.secret_props?.contentType ?? base?.secret_props.contentType ?? PKCS12 },
-    x509_props: {
-      subject: p.x509_props?.subject ?? base?.x509_props.subject ?? "CN=DefaultPolicy",
-      sans: p.x509_props?.sans ?? base?.x509_props.sans,
-      ekus: p.x509_props?.ekus ?? base?.x509_props.ekus ?? [SERVER_AUTH, CLIENT_AUTH],
-      key_usage: p.x509_props?.key_usage ??
-        base?.x509_props.key_usage ?? ["digitalSignature", "keyEncipherment"],
-      validity_months: p.x509_props?.validity_months ?? base?.x509_props.validity_months ?? 12,
-      basic_constraints: { ca: false },
-    },
-    lifetime_actions: p.lifetime_actions ??
-      base?.lifetime_actions ?? [
-        { trigger: { lifetime_percentage: 80 }, action: { action_type: defaultAction } },
-      ],
-    issuer: {
-      name: issuerName,
-      ...((p.issuer?.cty ?? base?.issuer.cty) ? { cty: p.issuer?.cty ?? base?.issuer.cty } : {}),
-      ...(p.issuer?.cert_transparency !== undefined || base?.issuer.cert_transparency !== undefined
-        ? { cert_transparency: p.issuer?.cert_transparency ?? base?.issuer.cert_transparency }
-        : {}),
-    },
-    attributes: {
-      enabled: p.attributes?.enabled ?? base?.attributes.enabled ?? true,
-      created: base?.attributes.created ?? epoch(now),
-      updated: epoch(now),
-    },
-  };
-}
-
-function keyParams(policy: WirePolicy): KeyParams {
-  const kty = policy.key_props.kty.startsWith("EC") ? "EC" : "RSA";
-  if (kty === "RSA" && ![2048, 3072, 4096].includes(policy.key_props.key_size ?? 2048)) {
-    throw new KeyVaultError(
-      400,
-      "BadParameter",
-      `The key size ${policy.key_props.key_size} is not supported; use 2048, 3072 or 4096.`,
-    );
-  }
-  const crv = policy.key_props.crv ?? "P-256";
-  if (kty === "EC" && !["P-256", "P-384", "P-521"].includes(crv)) {
-    throw new KeyVaultError(400, "BadParameter", `The curve ${crv} is not supported for certificates.`);
-  }
-  return { kty, keySize: policy.key_props.key_size ?? 2048, curve: crv as KeyParams["curve"] };
-}
-
-/** The moment a lifetime action triggers for a version. */
-export function triggerTime(action: WireLifetimeAction, nbf: number, exp: number): number | undefined {
-  if (action.trigger.lifetime_percentage !== undefined)
-    return nbf + ((exp - nbf) * action.trigger.lifetime_percentage) / 100;
-  if (action.trigger.days_before_expiry !== undefined) return exp - action.trigger.days_before_expiry * DAY;
-  return undefined;
-}
-
-export interface VaultEvent {
-  type: "CertificateNewVersionCreated" | "CertificateNearExpiry" | "CertificateExpired";
-  vault: string;
-  name: string;
-  version: string;
-  nbf: Date;
-  exp: Date;
-}
 
 /**
  * The Key Vault model. `emit` receives Key Vault events and resource changes; `persist` saves state.
@@ -256,7 +93,7 @@ export class KeyVaultModel implements KeyVaultApi {
 
   private requireVault(vault: string): VaultState {
     const v = this.vault(vault);
-    if (!v) throw new KeyVaultError(404, "VaultNotFound", `The vault '${vault}' does not exist in the lab.`);
+    if (!v) throw vaultNotFound(vault);
     return v;
   }
 
@@ -382,54 +219,28 @@ export class KeyVaultModel implements KeyVaultApi {
   ): Promise<StoredCertificate> {
     const vault = this.requireVault(vaultName);
     const key = name.toLowerCase();
-    if (vault.deleted[key])
-      throw new KeyVaultError(
-        409,
-        "Conflict",
-        `Certificate ${name} is currently in a deleted but recoverable state, and its name cannot be reused; in this state, the certificate can only be recovered or purged.`,
-      );
+    // 1. The name is neither soft-deleted nor busy with another create.
+    if (vault.deleted[key]) throw createOfDeletedCertificate(name);
     const existing = vault.certificates[key];
-    if (existing?.pending?.status === "inProgress")
-      throw new KeyVaultError(
-        409,
-        "Conflict",
-        `There is already a pending operation for certificate ${name}.`,
-      );
+    if (existing?.pending?.status === "inProgress") throw pendingInProgress(name);
+    // 2. The policy (the request's, else the certificate's), with an issuer the lab can run.
     const now = this.now();
     const policy = completePolicy(body.policy, now, body.policy ? undefined : existing?.policy);
-    const issuer = policy.issuer.name;
-    if (issuer !== "Self" && issuer !== "Unknown") {
-      const record = vault.issuers[issuer.toLowerCase()];
-      if (!record) throw new KeyVaultError(400, "BadParameter", `Issuer not found: ${issuer}`);
-      if (!CA_PROVIDERS.includes(record.provider))
-        throw new KeyVaultError(
-          400,
-          "BadParameter",
-          `The issuer provider '${record.provider}' is not supported by the lab.`,
-        );
-    }
+    requireCreateIssuer(vault, policy.issuer.name);
+    // 3. The key (new, or the current one when the policy reuses keys) and its request.
     const params = keyParams(policy);
     const reuse = policy.key_props.reuse_key ? existing?.versions.at(-1)?.keyPem : undefined;
     const keyPem = reuse ?? (await generateKey(params)).keyPem;
     const keys = await importKey(keyPem);
-    const csr = await createCsr(keys, this.requestParams(policy, now));
+    const csr = await createCsr(keys, requestParams(policy, now));
+    // 4. The pending operation; an `lroFailed` fault makes it fail when it completes.
     const fault = this.ctx.faults.take("keyvault", `POST /certificates/${name}/create`, "lroFailed");
     const cert: StoredCertificate = existing ?? { name, policy, versions: [] };
     cert.policy = policy;
     if (body.tags) cert.tags = body.tags;
     if (body.preserveCertOrder !== undefined) cert.preserveCertOrder = body.preserveCertOrder;
     cert.pending = {
-      requestId: randomUUID().replace(/-/g, ""),
-      version: newVersion(),
-      issuerName: issuer,
-      csr,
-      keyPem,
-      created: now.getTime(),
-      dueAt: now.getTime() + this.state.settings.createDelayMs,
-      status: "inProgress",
-      statusDetails:
-        "Pending certificate created. Certificate request is in progress. This may take some time based on the issuer provider. Please check again later.",
-      cancellationRequested: false,
+      ...newPending(policy.issuer.name, csr, keyPem, now, this.state.settings.createDelayMs),
       ...(fault
         ? {
             failWith: {
@@ -449,18 +260,6 @@ export class KeyVaultModel implements KeyVaultApi {
     return cert;
   }
 
-  private requestParams(policy: WirePolicy, now: Date) {
-    const notBefore = new Date(now.getTime() - 60_000);
-    return {
-      subject: policy.x509_props.subject,
-      dnsNames: policy.x509_props.sans?.dns_names ?? [],
-      ekus: policy.x509_props.ekus ?? [],
-      keyUsage: policy.x509_props.key_usage ?? [],
-      notBefore,
-      notAfter: addMonths(notBefore, policy.x509_props.validity_months),
-    };
-  }
-
   /** Completes due pending operations (Self and CA issuers). Returns how many changed. */
   async completeDue(): Promise<number> {
     let n = 0;
@@ -475,7 +274,7 @@ export class KeyVaultModel implements KeyVaultApi {
           p.statusDetails = p.failWith.message;
         } else {
           const keys = await importKey(p.keyPem);
-          const req = this.requestParams(cert.policy, this.now());
+          const req = requestParams(cert.policy, this.now());
           const chain =
             p.issuerName === "Self"
               ? [await selfSign(keys, req)]
@@ -501,39 +300,9 @@ export class KeyVaultModel implements KeyVaultApi {
     const vault = this.requireVault(vaultName);
     const cert = vault.certificates[name.toLowerCase()];
     const p = cert?.pending;
-    if (!cert || !p)
-      throw new KeyVaultError(404, "PendingCertificateNotFound", `Pending certificate not found: ${name}`);
-    if (p.status !== "inProgress" || p.issuerName !== "Unknown")
-      throw new KeyVaultError(
-        403,
-        "Forbidden",
-        `There is no pending certificate request for ${name} that can be merged.`,
-      );
-    if (!Array.isArray(body.x5c) || body.x5c.length === 0)
-      throw new KeyVaultError(
-        400,
-        "BadParameter",
-        "Property x5c is required and must contain at least one certificate.",
-      );
-    let chain: string[];
-    try {
-      chain = orderChain(
-        body.x5c.map((b) => derBase64ToPem(b)),
-        p.keyPem,
-      );
-    } catch {
-      throw new KeyVaultError(
-        400,
-        "BadParameter",
-        "Property x5c contains a value that is not a valid X.509 certificate.",
-      );
-    }
-    if (!samePublicKey(chain[0]!, p.keyPem))
-      throw new KeyVaultError(
-        400,
-        "BadParameter",
-        "Public key from x509 certificate and key of this instance doesn't match",
-      );
+    if (!cert || !p) throw pendingNotFound(name);
+    if (p.status !== "inProgress" || p.issuerName !== "Unknown") throw nothingToMerge(name);
+    const chain = readMergedChain(body.x5c, p.keyPem);
     this.addVersion(vault, cert, p.version, chain, p.keyPem, {
       enabled: body.attributes?.enabled ?? p.enabled,
       tags: body.tags ?? p.tags,
@@ -545,11 +314,11 @@ export class KeyVaultModel implements KeyVaultApi {
     return cert;
   }
 
+  /** Requests cancellation; an operation still in progress ends `cancelled`. */
   cancelPending(vaultName: string, name: string): StoredPending {
     const cert = this.certificate(vaultName, name);
     const p = cert?.pending;
-    if (!p)
-      throw new KeyVaultError(404, "PendingCertificateNotFound", `Pending certificate not found: ${name}`);
+    if (!p) throw pendingNotFound(name);
     p.cancellationRequested = true;
     if (p.status === "inProgress") {
       p.status = "cancelled";
@@ -559,12 +328,12 @@ export class KeyVaultModel implements KeyVaultApi {
     return p;
   }
 
+  /** Deletes the pending operation (and the certificate, when it has no completed version). */
   deletePending(vaultName: string, name: string): StoredPending {
     const vault = this.requireVault(vaultName);
     const cert = vault.certificates[name.toLowerCase()];
     const p = cert?.pending;
-    if (!cert || !p)
-      throw new KeyVaultError(404, "PendingCertificateNotFound", `Pending certificate not found: ${name}`);
+    if (!cert || !p) throw pendingNotFound(name);
     delete cert.pending;
     if (cert.versions.length === 0) delete vault.certificates[name.toLowerCase()];
     this.persist();
@@ -573,6 +342,7 @@ export class KeyVaultModel implements KeyVaultApi {
 
   // ---- import / update / delete --------------------------------------------------------------
 
+  /** Imports a PFX or PEM (key and chain) as a new version; the policy follows the material. */
   importCertificate(
     vaultName: string,
     name: string,
@@ -587,81 +357,16 @@ export class KeyVaultModel implements KeyVaultApi {
   ): StoredCertificate {
     const vault = this.requireVault(vaultName);
     const key = name.toLowerCase();
-    if (vault.deleted[key])
-      throw new KeyVaultError(
-        409,
-        "Conflict",
-        `Certificate ${name} is currently in a deleted but recoverable state.`,
-      );
-    if (typeof body.value !== "string" || body.value.length === 0)
-      throw new KeyVaultError(400, "BadParameter", "Property value is required.");
-    const isPem = body.value.includes("-----BEGIN") || body.policy?.secret_props?.contentType === PEM;
-    let keyPem: string | undefined;
-    let chain: string[];
-    try {
-      if (isPem) {
-        keyPem = pemPrivateKey(body.value);
-        chain = orderChain(pemCertificates(body.value), keyPem);
-      } else {
-        const parsed = parsePfx(body.value, body.pwd ?? "");
-        keyPem = parsed.keyPem;
-        chain = parsed.chain;
-      }
-    } catch {
-      throw new KeyVaultError(
-        400,
-        "BadParameter",
-        isPem
-          ? "The specified PEM X.509 certificate content is in an unexpected format. Please check if certificate is in valid PEM format."
-          : "The specified PKCS#12 X.509 certificate content can not be read. Please check if certificate is in valid PKCS#12 format.",
-      );
-    }
-    if (!keyPem || chain.length === 0)
-      throw new KeyVaultError(
-        400,
-        "BadParameter",
-        "The specified X.509 certificate content does not contain a private key, or the key does not match the certificate.",
-      );
-    if (!samePublicKey(chain[0]!, keyPem))
-      throw new KeyVaultError(400, "BadParameter", "The private key does not match the certificate.");
-    const now = this.now();
-    const facts = certificateFacts(chain[0]!);
-    const kp = keyParamsOf(keyPem);
+    if (vault.deleted[key]) throw importOfDeletedCertificate(name);
+    const material = readImportedMaterial(body.value, body.pwd, body.policy?.secret_props?.contentType);
     const existing = vault.certificates[key];
-    const policy = completePolicy(
-      {
-        ...body.policy,
-        key_props: {
-          exportable: body.policy?.key_props?.exportable ?? existing?.policy.key_props.exportable ?? true,
-          kty: kp.kty,
-          ...(kp.kty === "EC" ? { crv: kp.curve } : { key_size: kp.keySize }),
-          reuse_key: body.policy?.key_props?.reuse_key ?? false,
-        },
-        secret_props: { contentType: body.policy?.secret_props?.contentType ?? (isPem ? PEM : PKCS12) },
-        x509_props: {
-          subject: facts.subject,
-          sans: facts.dnsNames.length ? { dns_names: facts.dnsNames } : undefined,
-          ekus: body.policy?.x509_props?.ekus,
-          key_usage: body.policy?.x509_props?.key_usage,
-          validity_months: Math.max(
-            1,
-            Math.round((facts.notAfter.getTime() - facts.notBefore.getTime()) / (30.4 * DAY)),
-          ),
-        },
-        issuer: { name: body.policy?.issuer?.name ?? "Unknown" },
-        lifetime_actions: body.policy?.lifetime_actions ?? [
-          { trigger: { lifetime_percentage: 80 }, action: { action_type: "EmailContacts" } },
-        ],
-      },
-      now,
-      existing?.policy,
-    );
+    const policy = importedPolicy(body.policy, material, existing?.policy, this.now());
     const cert: StoredCertificate = existing ?? { name, policy, versions: [] };
     cert.policy = policy;
     if (body.tags) cert.tags = body.tags;
     if (body.preserveCertOrder !== undefined) cert.preserveCertOrder = body.preserveCertOrder;
     vault.certificates[key] = cert;
-    this.addVersion(vault, cert, newVersion(), chain, keyPem, {
+    this.addVersion(vault, cert, newVersion(), material.chain, material.keyPem, {
       enabled: body.attributes?.enabled,
       tags: body.tags,
     });
@@ -670,6 +375,7 @@ export class KeyVaultModel implements KeyVaultApi {
     return cert;
   }
 
+  /** Updates a version's (default: the latest) enabled flag and tags, and optionally the policy. */
   updateProperties(
     vaultName: string,
     name: string,
@@ -678,19 +384,9 @@ export class KeyVaultModel implements KeyVaultApi {
   ): { cert: StoredCertificate; version: StoredVersion } {
     const vault = this.requireVault(vaultName);
     const cert = vault.certificates[name.toLowerCase()];
-    if (!cert)
-      throw new KeyVaultError(
-        404,
-        "CertificateNotFound",
-        `A certificate with (name/id) ${name} was not found in this key vault.`,
-      );
+    if (!cert) throw certificateIdNotFound(name);
     const v = version ? cert.versions.find((x) => x.version === version) : cert.versions.at(-1);
-    if (!v)
-      throw new KeyVaultError(
-        404,
-        "CertificateNotFound",
-        `A certificate with (name/id) ${name}/${version ?? ""} was not found in this key vault.`,
-      );
+    if (!v) throw certificateIdNotFound(`${name}/${version ?? ""}`);
     if (body.attributes?.enabled !== undefined) v.enabled = body.attributes.enabled;
     if (body.tags !== undefined) {
       v.tags = body.tags;
@@ -703,14 +399,10 @@ export class KeyVaultModel implements KeyVaultApi {
     return { cert, version: v };
   }
 
+  /** Merges a policy PATCH; the issuer must exist and the key parameters stay valid. */
   updatePolicy(vaultName: string, name: string, patch: Partial<WirePolicy>): WirePolicy {
     const cert = this.certificate(vaultName, name);
-    if (!cert)
-      throw new KeyVaultError(
-        404,
-        "CertificateNotFound",
-        `A certificate with (name/id) ${name} was not found in this key vault.`,
-      );
+    if (!cert) throw certificateIdNotFound(name);
     const issuer = patch.issuer?.name;
     if (
       issuer &&
@@ -718,23 +410,19 @@ export class KeyVaultModel implements KeyVaultApi {
       issuer !== "Unknown" &&
       !this.vault(vaultName)!.issuers[issuer.toLowerCase()]
     )
-      throw new KeyVaultError(400, "BadParameter", `Issuer not found: ${issuer}`);
+      throw policyIssuerNotFound(issuer);
     cert.policy = mergePolicy(cert.policy, patch, this.now());
     keyParams(cert.policy);
     this.persist();
     return cert.policy;
   }
 
+  /** Soft-deletes a certificate (recoverable for 90 days). */
   deleteCertificate(vaultName: string, name: string): StoredDeleted {
     const vault = this.requireVault(vaultName);
     const key = name.toLowerCase();
     const cert = vault.certificates[key];
-    if (!cert)
-      throw new KeyVaultError(
-        404,
-        "CertificateNotFound",
-        `A certificate with (name/id) ${name} was not found in this key vault.`,
-      );
+    if (!cert) throw certificateIdNotFound(name);
     const now = this.now().getTime();
     const deleted: StoredDeleted = { ...cert, deletedDate: now, scheduledPurgeDate: now + 90 * DAY };
     delete deleted.pending;
@@ -745,19 +433,20 @@ export class KeyVaultModel implements KeyVaultApi {
     return deleted;
   }
 
+  /** Purges a soft-deleted certificate. */
   purgeDeleted(vaultName: string, name: string): void {
     const vault = this.requireVault(vaultName);
-    if (!vault.deleted[name.toLowerCase()])
-      throw new KeyVaultError(404, "CertificateNotFound", `Deleted Certificate not found: ${name}`);
+    if (!vault.deleted[name.toLowerCase()]) throw deletedCertificateNotFound(name);
     delete vault.deleted[name.toLowerCase()];
     this.persist();
   }
 
+  /** Recovers a soft-deleted certificate with its versions. */
   recoverDeleted(vaultName: string, name: string): StoredCertificate {
     const vault = this.requireVault(vaultName);
     const key = name.toLowerCase();
     const d = vault.deleted[key];
-    if (!d) throw new KeyVaultError(404, "CertificateNotFound", `Deleted Certificate not found: ${name}`);
+    if (!d) throw deletedCertificateNotFound(name);
     const { deletedDate: _d, scheduledPurgeDate: _p, ...cert } = d;
     vault.certificates[key] = cert;
     delete vault.deleted[key];
@@ -768,6 +457,7 @@ export class KeyVaultModel implements KeyVaultApi {
 
   // ---- issuers ---------------------------------------------------------------------------------
 
+  /** Creates or replaces (`patch`: updates an existing) issuer. */
   setIssuer(
     vaultName: string,
     name: string,
@@ -782,10 +472,9 @@ export class KeyVaultModel implements KeyVaultApi {
     const vault = this.requireVault(vaultName);
     const key = name.toLowerCase();
     const existing = vault.issuers[key];
-    if (patch && !existing)
-      throw new KeyVaultError(404, "CertificateIssuerNotFound", `Issuer not found: ${name}`);
+    if (patch && !existing) throw issuerNotFound(name);
     const provider = body.provider ?? existing?.provider;
-    if (!provider) throw new KeyVaultError(400, "BadParameter", "Property provider is required.");
+    if (!provider) throw badParameter("Property provider is required.");
     const now = this.now().getTime();
     const issuer: StoredIssuer = {
       name: existing?.name ?? name,
@@ -801,13 +490,28 @@ export class KeyVaultModel implements KeyVaultApi {
     return issuer;
   }
 
+  /** Deletes an issuer. */
   deleteIssuer(vaultName: string, name: string): StoredIssuer {
     const vault = this.requireVault(vaultName);
     const issuer = vault.issuers[name.toLowerCase()];
-    if (!issuer) throw new KeyVaultError(404, "CertificateIssuerNotFound", `Issuer not found: ${name}`);
+    if (!issuer) throw issuerNotFound(name);
     delete vault.issuers[name.toLowerCase()];
     this.persist();
     return issuer;
+  }
+
+  // ---- contacts --------------------------------------------------------------------------------
+
+  /** Sets the vault's certificate contacts. */
+  setContacts(vaultName: string, contacts: VaultContact[]): void {
+    this.requireVault(vaultName).contacts = contacts;
+    this.persist();
+  }
+
+  /** Deletes the vault's certificate contacts. */
+  deleteContacts(vaultName: string): void {
+    delete this.requireVault(vaultName).contacts;
+    this.persist();
   }
 
   // ---- versions, clock-driven behaviour ------------------------------------------------------
@@ -908,27 +612,34 @@ export class KeyVaultModel implements KeyVaultApi {
   }
 }
 
-/** PATCH semantics of the policy: each given section is merged into the current one. */
-export function mergePolicy(current: WirePolicy, patch: Partial<WirePolicy>, now: Date): WirePolicy {
-  const next: WirePolicy = {
-    key_props: { ...current.key_props, ...patch.key_props },
-    secret_props: { ...current.secret_props, ...patch.secret_props },
-    x509_props: { ...current.x509_props, ...patch.x509_props },
-    lifetime_actions: patch.lifetime_actions ?? current.lifetime_actions,
-    issuer: { ...current.issuer, ...patch.issuer },
-    attributes: {
-      ...current.attributes,
-      ...patch.attributes,
-      created: current.attributes.created,
-      updated: epoch(now),
-    },
+/** A create's issuer is Self, Unknown, or an issuer of the vault whose provider the lab CA answers to. */
+function requireCreateIssuer(vault: VaultState, issuer: string): void {
+  if (issuer === "Self" || issuer === "Unknown") return;
+  const record = vault.issuers[issuer.toLowerCase()];
+  if (!record) throw policyIssuerNotFound(issuer);
+  if (!CA_PROVIDERS.includes(record.provider))
+    throw badParameter(`The issuer provider '${record.provider}' is not supported by the lab.`);
+}
+
+/** A new in-progress create operation, due `delayMs` after `now`. */
+function newPending(
+  issuerName: string,
+  csr: string,
+  keyPem: string,
+  now: Date,
+  delayMs: number,
+): StoredPending {
+  return {
+    requestId: randomUUID().replace(/-/g, ""),
+    version: newVersion(),
+    issuerName,
+    csr,
+    keyPem,
+    created: now.getTime(),
+    dueAt: now.getTime() + delayMs,
+    status: "inProgress",
+    statusDetails:
+      "Pending certificate created. Certificate request is in progress. This may take some time based on the issuer provider. Please check again later.",
+    cancellationRequested: false,
   };
-  if (next.key_props.kty.startsWith("EC")) {
-    delete next.key_props.key_size;
-    next.key_props.crv ??= "P-256";
-  } else {
-    delete next.key_props.crv;
-    next.key_props.key_size ??= 2048;
-  }
-  return next;
 }

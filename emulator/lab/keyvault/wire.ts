@@ -1,8 +1,12 @@
 /**
- * Key Vault wire shapes (snake_case policy, unix-seconds attributes) and its error factory, with the
- * real codes and messages (FACTS.md §2; azure-rest-api-specs KeyVault data plane; SDK recordings).
+ * Key Vault wire shapes (snake_case policy, unix-seconds attributes) and constants (FACTS.md §2;
+ * azure-rest-api-specs KeyVault data plane; SDK recordings). Its error bodies are in core/errors.ts.
  */
-import type { LabResponse } from "../core/http.js";
+
+/** Audience of lab Key Vault tokens (the challenge's `resource`). */
+export const KEYVAULT_AUDIENCE = "https://vault.localhost";
+/** Host-name suffix of lab vaults. */
+export const VAULT_DOMAIN = "vault.localhost";
 
 /** Policy as it is on the wire and in the lab state. */
 export interface WirePolicy {
@@ -53,43 +57,6 @@ export const API_VERSIONS = [
   "7.6",
   "2025-07-01",
 ];
-export const LATEST_API_VERSION = "2025-07-01";
-
-/** `{"error":{"code","message","innererror?"}}` with Key Vault's status. */
-export function kvError(status: number, code: string, message: string, inner?: string): LabResponse {
-  return {
-    status,
-    body: { error: { code, message, ...(inner ? { innererror: { code: inner } } : {}) } },
-  };
-}
-
-export const errors = {
-  certificateNotFound: (name: string) =>
-    kvError(
-      404,
-      "CertificateNotFound",
-      `A certificate with (name/id) ${name} was not found in this key vault. If you recently deleted this certificate you may be able to recover it using the correct recovery command. For help resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125182`,
-    ),
-  versionNotFound: (name: string, version: string) =>
-    kvError(
-      404,
-      "CertificateNotFound",
-      `A certificate with (name/id) ${name}/${version} was not found in this key vault.`,
-    ),
-  secretNotFound: (name: string) =>
-    kvError(
-      404,
-      "SecretNotFound",
-      `A secret with (name/id) ${name} was not found in this key vault. If you recently deleted this secret you may be able to recover it using the correct recovery command. For help resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125182`,
-    ),
-  pendingNotFound: (name: string) =>
-    kvError(404, "PendingCertificateNotFound", `Pending certificate not found: ${name}`),
-  issuerNotFound: (name: string) => kvError(404, "CertificateIssuerNotFound", `Issuer not found: ${name}`),
-  deletedNotFound: (name: string) =>
-    kvError(404, "CertificateNotFound", `Deleted Certificate not found: ${name}`),
-  badParameter: (message: string) => kvError(400, "BadParameter", message),
-  conflict: (message: string) => kvError(409, "Conflict", message),
-};
 
 /** Seconds since the epoch, as Key Vault's attributes carry them. */
 export const epoch = (d: Date | number): number =>

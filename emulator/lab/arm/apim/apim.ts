@@ -5,7 +5,7 @@
  */
 import type { LabRequest, LabResponse } from "../../core/http.js";
 import type { KeyVaultSecretRef } from "../api.js";
-import { armError } from "../core/errors.js";
+import { armError, resourceNotFound } from "../core/errors.js";
 import { key, keyVaultSecretArmId, parseKeyVaultSecretUrl, resourceGroupId } from "../core/ids.js";
 import type { ResolvedSecret } from "../core/keyVault.js";
 import type { ApimServiceState } from "../core/state.js";
@@ -35,11 +35,7 @@ export function findService(world: ArmWorld, req: LabRequest): ApimServiceState 
   if (scoped) return scoped;
   const service = world.state.apim[key(req.params.service!)];
   if (service) return service;
-  return armError(
-    404,
-    "ResourceNotFound",
-    `The Resource 'Microsoft.ApiManagement/service/${req.params.service}' under resource group '${req.params.rg}' was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix`,
-  );
+  return resourceNotFound("Microsoft.ApiManagement/service", req.params.service!, req.params.rg!);
 }
 
 /** An APIM entity tag: an opaque base64 counter, e.g. `AAAAAAAAAAE=` (quoted in the ETag header). */

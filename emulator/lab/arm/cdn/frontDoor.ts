@@ -10,7 +10,7 @@
  */
 import type { LabRequest, LabResponse } from "../../core/http.js";
 import type { KeyVaultSecretRef } from "../api.js";
-import { armError } from "../core/errors.js";
+import { armError, resourceNotFound } from "../core/errors.js";
 import { checkScope, isResponse, requestScope } from "../core/scope.js";
 import {
   key,
@@ -35,11 +35,7 @@ export function findProfile(world: ArmWorld, req: LabRequest): ProfileState | La
   if (scoped) return scoped;
   const profile = world.state.profiles[key(req.params.profile!)];
   if (!profile) {
-    return armError(
-      404,
-      "ResourceNotFound",
-      `The Resource 'Microsoft.Cdn/profiles/${req.params.profile}' under resource group '${req.params.rg}' was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix`,
-    );
+    return resourceNotFound("Microsoft.Cdn/profiles", req.params.profile!, req.params.rg!);
   }
   return profile;
 }

@@ -5,7 +5,7 @@
  * `https://{privateFQDN}` reaches it; `fqdn` keeps the public `*.azmk8s.io` shape.
  */
 import type { LabRequest, Router } from "../../core/http.js";
-import { armError, methodNotAllowed } from "../core/errors.js";
+import { methodNotAllowed, resourceNotFound } from "../core/errors.js";
 import { key, resourceGroupId } from "../core/ids.js";
 import { actionFor, type ArmPipeline } from "../core/pipeline.js";
 import { checkScope, requestScope } from "../core/scope.js";
@@ -35,14 +35,7 @@ export function registerManagedClusters(router: Router, pipeline: ArmPipeline, w
     const scoped = checkScope(world, req);
     if (scoped) return scoped;
     const c = world.state.clusters[key(req.params.name!)];
-    return (
-      c ??
-      armError(
-        404,
-        "ResourceNotFound",
-        `The Resource '${TYPE}/${req.params.name}' under resource group '${req.params.rg}' was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix`,
-      )
-    );
+    return c ?? resourceNotFound(TYPE, req.params.name!, req.params.rg!);
   };
   router.on(
     "GET",

@@ -17,7 +17,7 @@ import type {
   ProgrammingModel,
   RpcLogCategory,
   RpcLogLevel,
-} from "./core-types.js";
+} from "./coreTypes.js";
 
 /** `Disposable` as the worker exports it: `dispose()` runs the callback once. */
 export class Disposable {

@@ -12,7 +12,7 @@
  * the first failure's message (Event Grid then redelivers the batch), as the extension does.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { header, sendJson, sendText } from "./http-util.js";
+import { header, sendJson, sendText } from "./httpUtil.js";
 import type { AppRuntime } from "./runtime.js";
 
 /** Thrown for a payload the webhook cannot accept; the message goes back to the sender with a 400. */

@@ -14,19 +14,20 @@ import {
 import type { AddressInfo } from "node:net";
 import { handleAdmin, type AdminDeps } from "./admin.js";
 import type { FunctionInfo, HostExtension } from "./contract.js";
-import { handleEventGridWebhook } from "./event-grid.js";
+import { handleEventGridWebhook } from "./eventGrid.js";
 import {
   findHttpOutput,
   httpTriggerMetadata,
   toRpcHttpRequest,
   writeRpcHttpResponse,
-} from "./http-trigger.js";
-import { BodyTooLargeError, readBody, sendText } from "./http-util.js";
+} from "./httpTrigger.js";
+import { BodyTooLargeError, readBody, sendText } from "./httpUtil.js";
 import { presentedKey, type KeyRequirement, type KeyStore } from "./keys.js";
 import type { HostLogger } from "./log.js";
 import { compareRoutes, parseRoute, type RouteTemplate } from "./routes.js";
 import type { AppRuntime } from "./runtime.js";
 import { resolveSettingExpressions } from "./settings.js";
+import { asText } from "./text.js";
 
 /** The request's absolute URL, on the host it was addressed to (the Host header), as the Functions host reports it. */
 function requestUrl(req: IncomingMessage, baseUrl: string): URL {
@@ -99,10 +100,7 @@ export class FunctionsHttpServer {
     for (const fn of functions) {
       if (fn.trigger.type.toLowerCase() !== "httptrigger") continue;
       try {
-        const template = resolveSettingExpressions(
-          String(fn.trigger.route ?? fn.name),
-          this.#options.settings,
-        );
+        const template = resolveSettingExpressions(asText(fn.trigger.route, fn.name), this.#options.settings);
         const methods = Array.isArray(fn.trigger.methods)
           ? (fn.trigger.methods as unknown[]).map((m) => String(m).toUpperCase())
           : undefined;
@@ -110,7 +108,7 @@ export class FunctionsHttpServer {
           fn,
           route: parseRoute(template),
           methods,
-          authLevel: String(fn.trigger.authLevel ?? "function").toLowerCase(),
+          authLevel: asText(fn.trigger.authLevel, "function").toLowerCase(),
         });
       } catch (e) {
         this.#options.logger.error(`The HTTP function '${fn.name}' is not routed: ${(e as Error).message}`);

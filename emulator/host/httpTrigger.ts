@@ -3,9 +3,9 @@
  * (`RpcHttp`), and the worker's `RpcHttp` answer written back to the client.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { RpcHttpCookie, RpcHttpData, RpcInvocationResponse, RpcTypedData } from "./core-types.js";
+import type { RpcHttpCookie, RpcHttpData, RpcInvocationResponse, RpcTypedData } from "./coreTypes.js";
 import type { FunctionInfo } from "./contract.js";
-import { typedDataToBuffer } from "./typed-data.js";
+import { typedDataToBuffer } from "./typedData.js";
 
 const hopByHop = new Set([
   "connection",

@@ -1,5 +1,5 @@
 /** Conversions between plain values and the worker protocol's `TypedData`, as the Functions host sends it. */
-import type { RpcTypedData } from "./core-types.js";
+import type { RpcTypedData } from "./coreTypes.js";
 
 /**
  * The `TypedData` the host sends for a binding value: bytes for binary data, the string itself for strings
