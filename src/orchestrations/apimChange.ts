@@ -26,7 +26,9 @@ import { releaseLock } from "../activities/releaseLock.js";
 import { sendApimUpdate } from "../activities/sendApimUpdate.js";
 import { settleApimUpdate } from "../activities/settleApimUpdate.js";
 import { takeApimTurn } from "../activities/takeApimTurn.js";
+import type { SendApimUpdateOutput, TakeApimTurnOutput } from "../activities/contracts.js";
 import type { ApimChange, BatchOutcome } from "../domain/apimBatch.js";
+import { apimNotProvisioned, apimUpdateFailed, busy, CANCELLED, resourceLocked } from "../domain/reasons.js";
 import type { ApimServiceSnapshot, Reasoned } from "../domain/rollback.js";
 import { backoffSeconds } from "./backoff.js";
 import { waitSettings, type RolloutPolicy } from "./policy.js";
@@ -40,6 +42,7 @@ import {
   sleepUnlessCancelled,
   untilNotBusy,
   type Flow,
+  type NotBusy,
 } from "./tasks.js";
 
 /** Input of `apimChange`. */
@@ -91,122 +94,193 @@ export type ApimQueueResult =
   /** Failed or withdrawn; `write` tells whether an update carrying it may have landed. */
   | { status: "failed"; write: "notApplied" | "unknown"; snapshot?: ApimServiceSnapshot; failure: Reasoned };
 
-const CANCELLED: Reasoned = { reason: "Cancelled", message: "The rollout was cancelled on request." };
+/** What the turns of one change share; `rounds`, `waits` and `stopping` are carried across continue-as-new. */
+interface ChangeRun {
+  context: OrchestrationContext;
+  input: ApimChangeInput;
+  settings: ReturnType<typeof waitSettings>;
+  /** This instance: the lease owner. */
+  owner: string;
+  /** The "cancel" event task, when the change is cancellable. */
+  cancel: Task | undefined;
+  /** ISO 8601: how long the change may wait for its update to start. */
+  waitDeadline: string;
+  /** Updates this instance sent. */
+  rounds: number;
+  /** Waits since this instance last led (for the backoff). */
+  waits: number;
+  generation: number;
+  /** Why the change is stopping (it withdraws on its next turn). */
+  stopping?: Reasoned;
+}
 
 function* apimChangeOrchestrator(context: OrchestrationContext): Flow<ApimQueueResult | undefined> {
+  const run = startChange(context);
+  const { input, settings } = run;
+  show(run, "queued");
+  // 1. Queue the change (the first execution only).
+  if (!input.carried)
+    yield* call(
+      queueApimChange,
+      { serviceId: input.serviceId, change: { ...input.change, withdrawBy: run.waitDeadline } },
+      input.policy,
+    );
+  for (let turns = 0; ; turns++) {
+    // 2. Bounded history: a fresh execution every few turns, carrying where it is (and a cancel heard).
+    if (turns >= settings.pollRoundsPerExecution) {
+      yield* continueChange(run);
+      return undefined;
+    }
+    // 3. A turn: settled (answer), the lease (send an update), or another holder (wait).
+    const turn = yield* call(
+      takeApimTurn,
+      {
+        serviceId: input.serviceId,
+        requestId: input.change.requestId,
+        owner: run.owner,
+        leaseSeconds: leaseSecondsFor(input.policy),
+        withdraw: run.stopping !== undefined,
+      },
+      input.policy,
+    );
+    switch (turn.turn) {
+      case "done":
+      case "failed":
+      case "withdrawn":
+        return settledAs(run, turn);
+      case "lead":
+        yield* leadTurn(run);
+        break;
+      case "wait":
+        yield* waitTurn(run, turn);
+        break;
+    }
+  }
+}
+
+/** The run of this execution, from the input (and what the previous execution carried). */
+function startChange(context: OrchestrationContext): ChangeRun {
   const input = context.df.getInput<ApimChangeInput>();
-  const { policy, serviceId, change } = input;
-  const settings = waitSettings(policy);
-  const owner = context.df.instanceId;
   const cancel: Task | undefined = input.cancellable ? context.df.waitForExternalEvent("cancel") : undefined;
+  const { rounds, waits, stopping } = input.carried ?? { rounds: 0, waits: 0 };
+  const waitDeadline =
+    input.carried?.waitDeadline ?? after(context, waitDeadlineSecondsFor(input.policy)).toISOString();
+  return {
+    context,
+    input,
+    settings: waitSettings(input.policy),
+    owner: context.df.instanceId,
+    cancel,
+    waitDeadline,
+    rounds,
+    waits,
+    generation: input.carried?.generation ?? 0,
+    ...(stopping ? { stopping } : {}),
+  };
+}
+
+/** Sets the custom status (what the report shows of a queued change). */
+function show(run: ChangeRun, state: ApimChangeStatus["state"], heldBy?: string): void {
+  const status: ApimChangeStatus = {
+    serviceId: run.input.serviceId,
+    change: run.input.change.requestId,
+    state,
+    ...(heldBy ? { heldBy } : {}),
+    updatesSent: run.rounds,
+    generation: run.generation,
+    ...(run.stopping ? { stopping: run.stopping.reason } : {}),
+  };
+  run.context.df.setCustomStatus(status);
+}
+
+/** Continues as new, carrying the wait deadline, the counters and why it is stopping (a cancel heard counts). */
+function* continueChange(run: ChangeRun): Flow<void> {
+  const { context, cancel } = run;
+  if (!run.stopping && cancel && (yield* cancelRequested(context, cancel))) run.stopping = CANCELLED;
+  const next: ApimChangeInput = {
+    ...run.input,
+    carried: {
+      waitDeadline: run.waitDeadline,
+      rounds: run.rounds,
+      waits: run.waits,
+      generation: run.generation + 1,
+      ...(run.stopping ? { stopping: run.stopping } : {}),
+    },
+  };
+  context.df.continueAsNew(next);
+}
+
+/** The change's answer once its turn says it is settled (done, failed or withdrawn). */
+function settledAs(
+  run: ChangeRun,
+  turn: Extract<TakeApimTurnOutput, { turn: "done" | "failed" | "withdrawn" }>,
+): ApimQueueResult {
+  const snapshot = turn.snapshot ? { snapshot: turn.snapshot } : {};
+  switch (turn.turn) {
+    case "done":
+      return { status: "done", ...snapshot, ...(run.stopping ? { stopped: run.stopping } : {}) };
+    case "failed":
+      return {
+        status: "failed",
+        write: turn.attemptedWrite ? "unknown" : "notApplied",
+        ...snapshot,
+        failure: { reason: turn.reason, message: turn.message },
+      };
+    case "withdrawn":
+      return {
+        status: "failed",
+        write: turn.attemptedWrite ? "unknown" : "notApplied",
+        ...snapshot,
+        failure: run.stopping ?? CANCELLED,
+      };
+  }
+}
+
+/** This instance holds the lease: one update, then why to stop (a cancel, a lasting busy service), if so. */
+function* leadTurn(run: ChangeRun): Flow<void> {
+  const { context, settings } = run;
+  run.rounds++;
+  show(run, "sending");
+  const round = yield* leadOneUpdate({
+    context,
+    input: run.input,
+    round: run.rounds,
+    cancel: run.stopping ? undefined : run.cancel,
+  });
+  if (!run.stopping && round.stop) run.stopping = round.stop;
+  // The service stayed busy through this round: try again later, until the wait deadline.
+  if (!run.stopping && round.busy && context.df.currentUtcDateTime.getTime() >= Date.parse(run.waitDeadline))
+    run.stopping = busy(round.busy);
+  run.waits = 0;
+  // Nothing was sent although this change is not settled (a race with a claim): never spin.
+  if (round.sentNothing) yield* sleep(context, settings.busyFloorSeconds);
+}
+
+/** Another instance holds the lease: wait with backoff (or the holder's hint), until a cancel or the wait deadline. */
+function* waitTurn(run: ChangeRun, turn: Extract<TakeApimTurnOutput, { turn: "wait" }>): Flow<void> {
+  const { context, settings, cancel } = run;
+  show(run, "waiting", turn.heldBy);
   const backoff = {
     firstSeconds: settings.busyFloorSeconds,
     capSeconds: settings.pollMaxIntervalSeconds,
     floorSeconds: settings.busyFloorSeconds,
   };
-  let { rounds, waits, stopping } = input.carried ?? { rounds: 0, waits: 0 };
-  const generation = input.carried?.generation ?? 0;
-  const waitDeadline =
-    input.carried?.waitDeadline ?? after(context, waitDeadlineSecondsFor(policy)).toISOString();
-  const deadline = Date.parse(waitDeadline);
-  const show = (state: ApimChangeStatus["state"], heldBy?: string) => {
-    const status: ApimChangeStatus = {
-      serviceId,
-      change: change.requestId,
-      state,
-      ...(heldBy ? { heldBy } : {}),
-      updatesSent: rounds,
-      generation,
-      ...(stopping ? { stopping: stopping.reason } : {}),
-    };
-    context.df.setCustomStatus(status);
-  };
-  show("queued");
-  if (!input.carried)
-    yield* call(queueApimChange, { serviceId, change: { ...change, withdrawBy: waitDeadline } }, policy);
-  for (let turns = 0; ; turns++) {
-    // Bounded history: a fresh execution every few turns, carrying where it is (and a cancel heard).
-    if (turns >= settings.pollRoundsPerExecution) {
-      if (!stopping && cancel && (yield* cancelRequested(context, cancel))) stopping = CANCELLED;
-      const next: ApimChangeInput = {
-        ...input,
-        carried: {
-          waitDeadline,
-          rounds,
-          waits,
-          generation: generation + 1,
-          ...(stopping ? { stopping } : {}),
-        },
-      };
-      context.df.continueAsNew(next);
-      return undefined;
-    }
-    const turn = yield* call(
-      takeApimTurn,
-      {
-        serviceId,
-        requestId: change.requestId,
-        owner,
-        leaseSeconds: leaseSecondsFor(policy),
-        withdraw: stopping !== undefined,
-      },
-      policy,
-    );
-    switch (turn.turn) {
-      case "done":
-        return {
-          status: "done",
-          ...(turn.snapshot ? { snapshot: turn.snapshot } : {}),
-          ...(stopping ? { stopped: stopping } : {}),
-        };
-      case "failed":
-        return {
-          status: "failed",
-          write: turn.attemptedWrite ? "unknown" : "notApplied",
-          ...(turn.snapshot ? { snapshot: turn.snapshot } : {}),
-          failure: { reason: turn.reason, message: turn.message },
-        };
-      case "withdrawn":
-        return {
-          status: "failed",
-          write: turn.attemptedWrite ? "unknown" : "notApplied",
-          ...(turn.snapshot ? { snapshot: turn.snapshot } : {}),
-          failure: stopping ?? CANCELLED,
-        };
-      case "lead": {
-        rounds++;
-        show("sending");
-        const round = yield* leadOneUpdate(context, input, rounds, stopping ? undefined : cancel);
-        if (!stopping && round.stop) stopping = round.stop;
-        // The service stayed busy through this round: try again later, until the wait deadline.
-        if (!stopping && round.busy && context.df.currentUtcDateTime.getTime() >= deadline)
-          stopping = { reason: "Busy", message: round.busy };
-        waits = 0;
-        // Nothing was sent although this change is not settled (a race with a claim): never spin.
-        if (round.sentNothing) yield* sleep(context, settings.busyFloorSeconds);
-        break;
-      }
-      case "wait": {
-        show("waiting", turn.heldBy);
-        const wait = Math.max(
-          backoffSeconds(waits++, backoff, `${owner}|apim-turn`),
-          Math.min(turn.retryAfterSeconds, settings.pollMaxIntervalSeconds),
-        );
-        if (!stopping && context.df.currentUtcDateTime.getTime() + wait * 1000 > deadline) {
-          stopping = {
-            reason: "ResourceLocked",
-            message: `${serviceId} stayed locked by ${turn.heldBy} for ${Math.round(waitDeadlineSecondsFor(policy))} s.`,
-          };
-          break;
-        }
-        if (!stopping && cancel) {
-          if (yield* sleepUnlessCancelled(context, wait, cancel)) stopping = CANCELLED;
-        } else {
-          yield* sleep(context, wait);
-        }
-        break;
-      }
-    }
+  const wait = Math.max(
+    backoffSeconds(run.waits++, backoff, `${run.owner}|apim-turn`),
+    Math.min(turn.retryAfterSeconds, settings.pollMaxIntervalSeconds),
+  );
+  if (!run.stopping && context.df.currentUtcDateTime.getTime() + wait * 1000 > Date.parse(run.waitDeadline)) {
+    run.stopping = resourceLocked({
+      serviceId: run.input.serviceId,
+      heldBy: turn.heldBy,
+      waitSeconds: waitDeadlineSecondsFor(run.input.policy),
+    });
+    return;
+  }
+  if (!run.stopping && cancel) {
+    if (yield* sleepUnlessCancelled(context, wait, cancel)) run.stopping = CANCELLED;
+  } else {
+    yield* sleep(context, wait);
   }
 }
 
@@ -215,31 +289,47 @@ export const apimChange = df.app.orchestration("apimChange", apimChangeOrchestra
 
 export { apimChangeInstanceId } from "../domain/instanceIds.js";
 
+/** Options of {@link leadOneUpdate}. */
+interface LeadOptions {
+  context: OrchestrationContext;
+  input: ApimChangeInput;
+  /** This instance's update number (1 for its first). */
+  round: number;
+  /** The "cancel" event task; undefined once the change is stopping anyway. */
+  cancel: Task | undefined;
+}
+
+/** What one update round tells the change. */
+interface LeadResult {
+  /** Why the change should stop. */
+  stop?: Reasoned;
+  /** No update went out (nothing claimable, or the service stayed busy). */
+  sentNothing?: boolean;
+  /** The service stayed busy through the round: the busy sentence. */
+  busy?: string;
+}
+
 /**
  * One update as the lease holder: gather, send (again while the service is busy, renewing the lease
  * before each attempt), wait for provisioning, settle, release the lease. Answers why the caller
  * should stop, if it should.
  */
-function* leadOneUpdate(
-  context: OrchestrationContext,
-  options: ApimChangeInput,
-  round: number,
-  cancel: Task | undefined,
-): Flow<{ stop?: Reasoned; sentNothing?: boolean; busy?: string }> {
-  const { policy, serviceId } = options;
+function* leadOneUpdate(o: LeadOptions): Flow<LeadResult> {
+  const { context, input, round, cancel } = o;
+  const { policy, serviceId } = input;
   const owner = context.df.instanceId;
   const lease = { resourceKey: serviceId, owner, leaseSeconds: leaseSecondsFor(policy) };
-  const updateId = `${owner}#${round}`;
-  const settleAs = (outcome: BatchOutcome) =>
-    call(settleApimUpdate, { serviceId, updateId, outcome }, policy);
   try {
-    if (round === 1 && options.gatherSeconds > 0) {
+    // 1. Gather: the first update waits so changes queued meanwhile go along.
+    if (round === 1 && input.gatherSeconds > 0) {
       if (cancel) {
-        if (yield* sleepUnlessCancelled(context, options.gatherSeconds, cancel)) return { stop: CANCELLED };
+        if (yield* sleepUnlessCancelled(context, input.gatherSeconds, cancel)) return { stop: CANCELLED };
       } else {
-        yield* sleep(context, options.gatherSeconds);
+        yield* sleep(context, input.gatherSeconds);
       }
     }
+    // 2. Send every queued change in one PATCH, again while the service is busy.
+    const updateId = updateIdOf(o);
     const sent = yield* untilNotBusy(context, () => call(sendApimUpdate, { serviceId, updateId }, policy), {
       policy,
       deadlineSeconds: policy.busyDeadlineSeconds,
@@ -247,83 +337,102 @@ function* leadOneUpdate(
       ...(cancel ? { cancel } : {}),
       beforeAttempt: () => renewLease(lease, policy, serviceId),
     });
-    switch (sent.status) {
-      case "empty":
-        return { sentNothing: true };
-      case "failed":
-        // Refused, and settled by the activity.
-        return {};
-      case "busyTimeout":
-        // Give the lease back; the next holder (or this one, later) tries again.
-        yield* settleAs({ status: "abandoned" });
-        return { busy: sent.message, sentNothing: true };
-      case "cancelled":
-        yield* settleAs({ status: "abandoned" });
-        return { stop: CANCELLED };
-      case "stopped":
-        // The lease was lost: its new holder resends what this update claimed.
-        yield* settleAs({ status: "abandoned" });
-        return {};
-      case "applied":
-        break;
-    }
-    const waited = yield* waitFor(
-      context,
-      {
-        check: {
-          kind: "apimProvisioned",
-          serviceId,
-          hostnames: sent.expect.map((h) => ({ hostName: h.hostName, keyVaultId: h.keyVaultId })),
-        },
-        describe: `APIM service ${serviceId} provisioning update ${round} (${sent.requestIds.length} change(s))`,
-        deadline: after(context, options.provisionDeadlineSeconds).toISOString(),
-        firstIntervalSeconds: options.pollIntervalSeconds,
-        policy,
-        lease,
-      },
-      pollInstanceId(owner, round),
-      cancel,
-    );
-    const v = waited.value;
-    switch (v.status) {
-      case "done":
-        yield* settleAs({ status: "done" });
-        return waited.cancelled ? { stop: CANCELLED } : {};
-      case "timeout":
-        yield* settleAs({
-          status: "failed",
-          reason: "ProvisioningTimeout",
-          message: `APIM service ${serviceId} was still ${v.evidence.state ?? "updating"} after ${Math.round(options.provisionDeadlineSeconds)} s.`,
-          isolate: false,
-        });
-        return {};
-      case "failed":
-        yield* settleAs({ status: "failed", reason: v.reason, message: v.message, isolate: true });
-        return {};
-      case "cancelled":
-        yield* settleAs({ status: "abandoned" });
-        return { stop: CANCELLED };
-      case "leaseLost":
-        yield* settleAs({ status: "abandoned" });
-        return {};
-    }
+    if (sent.status !== "applied") return yield* notSent(o, sent);
+    // 3. Wait until the service provisioned it (renewing the lease every round), and settle.
+    return yield* awaitProvisioning(o, sent);
   } catch (error) {
     // Every retry of one of its steps threw. The update's changes must not stay claimed by it: the
     // next holder (another rollout) would send them after this one ended. Queue them again and stop;
     // this change is then withdrawn, and rolled back from its snapshot if the update may have landed.
-    const first = (error instanceof Error ? error.message : String(error)).split("\n")[0]?.slice(0, 400);
     try {
-      yield* settleAs({ status: "abandoned" });
+      yield* settleUpdate(o, { status: "abandoned" });
     } catch {
       // Storage is down too: the changes stay claimed and the next holder resends them.
     }
-    return {
-      stop: {
-        reason: "ActivityFailed",
-        message: `APIM update ${round} of ${serviceId} failed after every retry: ${first ?? ""}`,
-      },
-    };
+    return { stop: apimUpdateFailed({ round, serviceId, error }) };
   } finally {
+    // 4. Release the lease, on every path.
     yield* call(releaseLock, { resourceKey: serviceId, owner }, policy);
+  }
+}
+
+/** The id of one update: its sender and round. */
+const updateIdOf = (o: LeadOptions) => `${o.context.df.instanceId}#${o.round}`;
+
+/** Settles the changes the update claimed. */
+const settleUpdate = (o: LeadOptions, outcome: BatchOutcome) =>
+  call(settleApimUpdate, { serviceId: o.input.serviceId, updateId: updateIdOf(o), outcome }, o.input.policy);
+
+/** Nothing went out (nothing queued, refused, busy, cancelled, lease lost): settle what was claimed. */
+function* notSent(
+  o: LeadOptions,
+  sent: Exclude<NotBusy<SendApimUpdateOutput>, { status: "applied" }>,
+): Flow<LeadResult> {
+  switch (sent.status) {
+    case "empty":
+      return { sentNothing: true };
+    case "failed":
+      // Refused, and settled by the activity.
+      return {};
+    case "busyTimeout":
+      // Give the lease back; the next holder (or this one, later) tries again.
+      yield* settleUpdate(o, { status: "abandoned" });
+      return { busy: sent.message, sentNothing: true };
+    case "cancelled":
+      yield* settleUpdate(o, { status: "abandoned" });
+      return { stop: CANCELLED };
+    case "stopped":
+      // The lease was lost: its new holder resends what this update claimed.
+      yield* settleUpdate(o, { status: "abandoned" });
+      return {};
+  }
+}
+
+/** Waits (a `pollUntil` holding the lease) until the service provisioned the update, then settles its changes. */
+function* awaitProvisioning(
+  o: LeadOptions,
+  sent: Extract<SendApimUpdateOutput, { status: "applied" }>,
+): Flow<LeadResult> {
+  const { context, input, round } = o;
+  const { policy, serviceId } = input;
+  const owner = context.df.instanceId;
+  const waited = yield* waitFor(
+    context,
+    {
+      check: {
+        kind: "apimProvisioned",
+        serviceId,
+        hostnames: sent.expect.map((h) => ({ hostName: h.hostName, keyVaultId: h.keyVaultId })),
+      },
+      describe: `APIM service ${serviceId} provisioning update ${round} (${sent.requestIds.length} change(s))`,
+      deadline: after(context, input.provisionDeadlineSeconds).toISOString(),
+      firstIntervalSeconds: input.pollIntervalSeconds,
+      policy,
+      lease: { resourceKey: serviceId, owner, leaseSeconds: leaseSecondsFor(policy) },
+    },
+    pollInstanceId(owner, round),
+    o.cancel,
+  );
+  const v = waited.value;
+  switch (v.status) {
+    case "done":
+      yield* settleUpdate(o, { status: "done" });
+      return waited.cancelled ? { stop: CANCELLED } : {};
+    case "timeout": {
+      const late = apimNotProvisioned({
+        serviceId,
+        deadlineSeconds: input.provisionDeadlineSeconds,
+        state: v.evidence.state,
+      });
+      yield* settleUpdate(o, { status: "failed", ...late, isolate: false });
+      return {};
+    }
+    case "failed":
+      yield* settleUpdate(o, { status: "failed", reason: v.reason, message: v.message, isolate: true });
+      return {};
+    case "cancelled":
+    case "leaseLost":
+      yield* settleUpdate(o, { status: "abandoned" });
+      return v.status === "cancelled" ? { stop: CANCELLED } : {};
   }
 }

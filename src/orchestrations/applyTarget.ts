@@ -18,7 +18,14 @@ import { applyFrontDoorProfile } from "../activities/applyFrontDoorProfile.js";
 import { applyKubernetesSecret } from "../activities/applyKubernetesSecret.js";
 import type { WriteOutcome } from "../activities/contracts.js";
 import { applyChange } from "../domain/apimBatch.js";
-import type { FrontDoorProfileStep, Plan, PlanStep } from "../domain/plan.js";
+import type {
+  ApimServiceStep,
+  FrontDoorProfileStep,
+  KubernetesSecretStep,
+  Plan,
+  PlanStep,
+} from "../domain/plan.js";
+import { activityFailed, busy, CANCELLED, frontDoorNotDeployed } from "../domain/reasons.js";
 import type { Reasoned, StepResult, StepSnapshot } from "../domain/rollback.js";
 import type { RolloutPolicy } from "./policy.js";
 import { pollInstanceId, waitFor, type PollUntilOutput } from "./pollUntil.js";
@@ -28,7 +35,15 @@ import {
   type ApimChangeInput,
   type ApimQueueResult,
 } from "./apimChange.js";
-import { after, awaitChildren, call, untilNotBusy, type Flow, type NotBusy } from "./tasks.js";
+import {
+  after,
+  awaitChildren,
+  call,
+  untilNotBusy,
+  type Flow,
+  type NotBusy,
+  type UntilNotBusyOptions,
+} from "./tasks.js";
 
 /** Input of `applyTarget`. */
 export interface ApplyTargetInput {
@@ -45,93 +60,107 @@ export interface ApplyTargetInput {
 /** Output of `applyTarget`: the step's result (write, snapshot, failure). */
 export type ApplyTargetOutput = StepResult;
 
-const CANCELLED: Reasoned = { reason: "Cancelled", message: "The rollout was cancelled on request." };
+/** What the steps of one target share. */
+interface TargetRun {
+  context: OrchestrationContext;
+  input: ApplyTargetInput;
+  /** The instance's "cancel" event task. */
+  cancel: Task;
+  /** Options of a write that answers busy (a conflict, a 429): again until its deadline. */
+  busyWrite: UntilNotBusyOptions;
+}
 
 function* applyTargetOrchestrator(context: OrchestrationContext): Flow<ApplyTargetOutput> {
   const input = context.df.getInput<ApplyTargetInput>();
   const { step, policy } = input;
   const cancel: Task = context.df.waitForExternalEvent("cancel");
-  const busy = { policy, deadlineSeconds: policy.busyDeadlineSeconds, describe: step.description, cancel };
+  const busyWrite = {
+    policy,
+    deadlineSeconds: policy.busyDeadlineSeconds,
+    describe: step.description,
+    cancel,
+  };
+  const run: TargetRun = { context, input, cancel, busyWrite };
   try {
     switch (step.kind) {
       case "kubernetesSecret":
-        // 2. Write the Secret (resourceVersion precondition; a conflict answers busy).
-        return toResult(
-          step.stepId,
-          yield* untilNotBusy(
-            context,
-            () =>
-              call(
-                applyKubernetesSecret,
-                {
-                  step,
-                  certificate: input.certificate,
-                  rotationId: input.rotationId,
-                  restartDeployments: policy.restartDeployments,
-                },
-                policy,
-              ),
-            busy,
-          ),
-        );
-      case "apimService": {
-        // Through the service's queue: one update at a time, shared with the other rollouts'.
-        const childId = apimChangeInstanceId(context.df.instanceId);
-        const changeInput: ApimChangeInput = {
-          serviceId: step.serviceId,
-          change: applyChange(input.rotationId, step),
-          policy,
-          provisionDeadlineSeconds: input.deadlineSeconds,
-          pollIntervalSeconds: input.pollIntervalSeconds ?? policy.probeIntervalSeconds,
-          gatherSeconds: policy.apimGatherSeconds ?? 0,
-          cancellable: true,
-        };
-        const ran = yield* awaitChildren<ApimQueueResult>(
-          context,
-          () => apimChange(changeInput, childId),
-          [childId],
-          cancel,
-          policy,
-        );
-        if (!ran.started) return { stepId: step.stepId, write: "notApplied", failure: CANCELLED };
-        const done = ran.value;
-        if (done.status === "failed")
-          return {
-            stepId: step.stepId,
-            write: done.write,
-            ...(done.snapshot ? { snapshot: done.snapshot } : {}),
-            failure: done.failure,
-          };
-        return {
-          stepId: step.stepId,
-          write: "applied",
-          snapshot: done.snapshot ?? { kind: "apimService", hostnames: [], certificates: [] },
-          ...(done.stopped ? { failure: done.stopped } : {}),
-        };
-      }
-      case "frontDoorProfile": {
-        // 2. New secret, domains repointed; 3. the deployment.
-        const result = toResult(
-          step.stepId,
-          yield* untilNotBusy(
-            context,
-            () => call(applyFrontDoorProfile, { step, rotationId: input.rotationId }, policy),
-            busy,
-          ),
-        );
-        if (result.failure) return result;
-        const failure = yield* waitForFrontDoor(context, step, input, cancel);
-        return failure ? { ...result, failure } : result;
-      }
+        return yield* writeSecret(run, step);
+      case "apimService":
+        return yield* changeApimService(run, step);
+      case "frontDoorProfile":
+        return yield* repointFrontDoor(run, step);
     }
   } catch (error) {
     // Every automatic retry threw: the write may or may not have landed.
+    return { stepId: step.stepId, write: "unknown", failure: activityFailed(error, step.description) };
+  }
+}
+
+/** Kubernetes: 2. write the Secret (resourceVersion precondition; a conflict answers busy). */
+function* writeSecret(run: TargetRun, step: KubernetesSecretStep): Flow<StepResult> {
+  const { input } = run;
+  const { policy } = input;
+  const write = {
+    step,
+    certificate: input.certificate,
+    rotationId: input.rotationId,
+    restartDeployments: policy.restartDeployments,
+  };
+  return toResult(
+    step.stepId,
+    yield* untilNotBusy(run.context, () => call(applyKubernetesSecret, write, policy), run.busyWrite),
+  );
+}
+
+/** APIM: through the service's queue, one update at a time, shared with the other rollouts' changes. */
+function* changeApimService(run: TargetRun, step: ApimServiceStep): Flow<StepResult> {
+  const { context, input } = run;
+  const { policy } = input;
+  const childId = apimChangeInstanceId(context.df.instanceId);
+  const changeInput: ApimChangeInput = {
+    serviceId: step.serviceId,
+    change: applyChange(input.rotationId, step),
+    policy,
+    provisionDeadlineSeconds: input.deadlineSeconds,
+    pollIntervalSeconds: input.pollIntervalSeconds ?? policy.probeIntervalSeconds,
+    gatherSeconds: policy.apimGatherSeconds ?? 0,
+    cancellable: true,
+  };
+  const ran = yield* awaitChildren<ApimQueueResult>(
+    context,
+    () => apimChange(changeInput, childId),
+    [childId],
+    run.cancel,
+    policy,
+  );
+  if (!ran.started) return { stepId: step.stepId, write: "notApplied", failure: CANCELLED };
+  const done = ran.value;
+  if (done.status === "failed")
     return {
       stepId: step.stepId,
-      write: "unknown",
-      failure: { reason: "ActivityFailed", message: errorSentence(error, step.description) },
+      write: done.write,
+      ...(done.snapshot ? { snapshot: done.snapshot } : {}),
+      failure: done.failure,
     };
-  }
+  return {
+    stepId: step.stepId,
+    write: "applied",
+    snapshot: done.snapshot ?? { kind: "apimService", hostnames: [], certificates: [] },
+    ...(done.stopped ? { failure: done.stopped } : {}),
+  };
+}
+
+/** Front Door: 2. new secret, domains repointed; 3. the deployment. */
+function* repointFrontDoor(run: TargetRun, step: FrontDoorProfileStep): Flow<StepResult> {
+  const { context, input } = run;
+  const write = { step, rotationId: input.rotationId };
+  const result = toResult(
+    step.stepId,
+    yield* untilNotBusy(context, () => call(applyFrontDoorProfile, write, input.policy), run.busyWrite),
+  );
+  if (result.failure) return result;
+  const failure = yield* waitForFrontDoor(context, step, input, run.cancel);
+  return failure ? { ...result, failure } : result;
 }
 
 function* waitForFrontDoor(
@@ -159,10 +188,11 @@ function* waitForFrontDoor(
     cancel,
   );
   return waitFailure(waited.value, waited.cancelled, {
-    timeout: {
-      reason: "DeploymentTimeout",
-      message: `Front Door profile ${step.profileId} had not deployed the new secret after ${Math.round(input.deadlineSeconds)} s (${waited.value.evidence.state ?? "no state"}).`,
-    },
+    timeout: frontDoorNotDeployed({
+      profileId: step.profileId,
+      deadlineSeconds: input.deadlineSeconds,
+      state: waited.value.evidence.state,
+    }),
   });
 }
 
@@ -174,13 +204,11 @@ export function waitFailure(
 ): Reasoned | undefined {
   switch (output.status) {
     case "done":
-      return cancelHeard
-        ? { reason: "Cancelled", message: "The rollout was cancelled on request." }
-        : undefined;
+      return cancelHeard ? CANCELLED : undefined;
     case "timeout":
       return words.timeout;
     case "cancelled":
-      return { reason: "Cancelled", message: "The rollout was cancelled on request." };
+      return CANCELLED;
     default:
       return { reason: output.reason, message: output.message };
   }
@@ -204,7 +232,9 @@ function toResult(stepId: string, outcome: NotBusy<WriteOutcome<StepSnapshot>>):
       const failure: Reasoned =
         outcome.status === "stopped"
           ? { reason: outcome.reason, message: outcome.message }
-          : { reason: outcome.status === "busyTimeout" ? "Busy" : "Cancelled", message: outcome.message };
+          : outcome.status === "busyTimeout"
+            ? busy(outcome.message)
+            : { reason: "Cancelled", message: outcome.message };
       // Part of the write had landed: roll back from what it recorded.
       const partial = outcome.partial?.snapshot as StepSnapshot | undefined;
       return partial
@@ -212,13 +242,6 @@ function toResult(stepId: string, outcome: NotBusy<WriteOutcome<StepSnapshot>>):
         : { stepId, write: "notApplied", failure };
     }
   }
-}
-
-/** A sentence for an activity failure, without its stack (and never a secret: activities never throw one). */
-export function errorSentence(error: unknown, what: string): string {
-  const message = error instanceof Error ? error.message : String(error);
-  const firstLine = message.split("\n")[0]?.slice(0, 400) ?? "";
-  return `${what.replace(/\.$/, "")} failed after every retry: ${firstLine}`;
 }
 
 /** The registered orchestration; a stage yields `applyTarget(input, instanceId)`. */

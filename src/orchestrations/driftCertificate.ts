@@ -12,7 +12,7 @@
  */
 import * as df from "durable-functions";
 import type { OrchestrationContext } from "durable-functions";
-import type { ObserveBindingOutput } from "../activities/contracts.js";
+import type { ObserveBindingOutput, ReadCertificateOutput } from "../activities/contracts.js";
 import { observeBinding } from "../activities/observeBinding.js";
 import { readCertificate } from "../activities/readCertificate.js";
 import { startRotation, type StartRotationOutput } from "../activities/startRotation.js";
@@ -24,9 +24,14 @@ import {
   type CertificateRef,
   type Stage,
 } from "../domain/bindings.js";
-import { decideDriftRepair, type DriftVerdict, type VaultCurrent } from "../domain/drift.js";
+import {
+  decideDriftRepair,
+  type DriftDecision,
+  type DriftVerdict,
+  type VaultCurrent,
+} from "../domain/drift.js";
+import { scanFailed } from "../domain/reasons.js";
 import type { Reasoned } from "../domain/rollback.js";
-import { errorSentence } from "./applyTarget.js";
 import type { RolloutPolicy, RotationRequest } from "./policy.js";
 import { call, retryOptions, type Flow } from "./tasks.js";
 
@@ -60,6 +65,14 @@ export interface DriftCertificateOutput {
   failure?: Reasoned;
 }
 
+/** What the steps of one certificate's judgement share. */
+interface DriftRun {
+  context: OrchestrationContext;
+  input: DriftCertificateInput;
+  /** The output so far: each step records what it learnt. */
+  out: DriftCertificateOutput;
+}
+
 function* driftCertificateOrchestrator(context: OrchestrationContext): Flow<DriftCertificateOutput> {
   const input = context.df.getInput<DriftCertificateInput>();
   const { certificate, policy } = input;
@@ -71,16 +84,11 @@ function* driftCertificateOrchestrator(context: OrchestrationContext): Flow<Drif
       description: describeBinding(b),
     })),
   };
+  const run: DriftRun = { context, input, out };
   try {
-    // 1. + 2. Observe every binding and read the vault, all at once.
-    const retry = retryOptions(policy);
-    const observed = (yield context.df.Task.all(
-      input.bindings.map((binding) => observeBinding({ binding }).withRetry(retry)),
-    )) as ObserveBindingOutput[];
-    observed.forEach((o, i) => {
-      const entry = out.bindings[i];
-      if (entry) entry.observation = o;
-    });
+    // 1. Observe every binding, all at once.
+    const observed = yield* observeBindings(run);
+    // 2. The vault's current version.
     const current = yield* call(
       readCertificate,
       { vaultName: certificate.vaultName, certificateName: certificate.certificateName },
@@ -90,65 +98,94 @@ function* driftCertificateOrchestrator(context: OrchestrationContext): Flow<Drif
       out.failure = { reason: current.reason, message: current.message };
       return out;
     }
-    const vault: VaultCurrent = {
-      version: current.version,
-      thumbprint: current.thumbprint,
-      ...(current.expiresOn ? { notAfter: current.expiresOn } : {}),
-      previous: current.previousVersions,
-    };
-    out.vault = { ...vault, ...(current.expiresOn ? { expiresOn: current.expiresOn } : {}) };
-
     // 3. Judge.
-    const decision = decideDriftRepair(observed, vault, context.df.currentUtcDateTime, {
-      mode: input.mode,
-      minRemainingValidityDays: policy.minRemainingValidityDays,
-      renew: policy.renewOnNearExpiry && current.issuerKind !== "Unknown",
-    });
-    decision.verdicts.forEach((v) => {
-      const entry = out.bindings.find((b) => b.bindingId === v.bindingId);
-      if (entry) entry.verdict = v;
-    });
+    const decision = judge(run, observed, current);
     const repair = decision.renewal ?? decision.rollout;
     if (!repair) return out;
     out.repair = { ...repair };
-
     // 4. Repair: renew an expiring version and roll the new one out everywhere, or roll the current
     // version out to the drifted bindings.
-    const request: RotationRequest = decision.renewal
-      ? { kind: "manual", dryRun: false, renew: true }
-      : {
-          kind: "drift",
-          scanId: input.scanId,
-          version: repair.version,
-          targets: repair.targets,
-          reason: repair.reason,
-        };
-    out.repair.start = yield* call(
-      startRotation,
-      {
-        certificate,
-        request,
-        trigger: {
-          kind: "drift",
-          detail: `drift scan ${input.scanId}: ${repair.message}`,
-          requestId: input.scanId,
-        },
-        policy,
-      },
-      policy,
-    );
+    out.repair.start = yield* startRepair(run, repair, decision.renewal !== undefined);
     if (!context.df.isReplaying)
       context.log(
         `${input.scanId}: ${certificate.vaultName}/${certificate.certificateName}: ${repair.message} ${decision.renewal ? "Renewal" : "Repair"} ${out.repair.start.status}.`,
       );
     return out;
   } catch (error) {
-    out.failure = {
-      reason: "ScanFailed",
-      message: errorSentence(error, `Scanning ${certificate.vaultName}/${certificate.certificateName}`),
-    };
+    out.failure = scanFailed(error, `Scanning ${certificate.vaultName}/${certificate.certificateName}`);
     return out;
   }
+}
+
+/** Step 1: every binding observed in parallel (configured version, served certificate); recorded in `out`. */
+function* observeBindings({ context, input, out }: DriftRun): Flow<ObserveBindingOutput[]> {
+  const retry = retryOptions(input.policy);
+  const observed = (yield context.df.Task.all(
+    input.bindings.map((binding) => observeBinding({ binding }).withRetry(retry)),
+  )) as ObserveBindingOutput[];
+  observed.forEach((o, i) => {
+    const entry = out.bindings[i];
+    if (entry) entry.observation = o;
+  });
+  return observed;
+}
+
+/** Step 3: each binding judged against the vault (pure), verdicts recorded in `out`; answers the repair decision. */
+function judge(
+  { context, input, out }: DriftRun,
+  observed: ObserveBindingOutput[],
+  current: Extract<ReadCertificateOutput, { found: true }>,
+): DriftDecision {
+  const { policy } = input;
+  const vault: VaultCurrent = {
+    version: current.version,
+    thumbprint: current.thumbprint,
+    ...(current.expiresOn ? { notAfter: current.expiresOn } : {}),
+    previous: current.previousVersions,
+  };
+  out.vault = { ...vault, ...(current.expiresOn ? { expiresOn: current.expiresOn } : {}) };
+  const decision = decideDriftRepair(observed, vault, context.df.currentUtcDateTime, {
+    mode: input.mode,
+    minRemainingValidityDays: policy.minRemainingValidityDays,
+    renew: policy.renewOnNearExpiry && current.issuerKind !== "Unknown",
+  });
+  decision.verdicts.forEach((v) => {
+    const entry = out.bindings.find((b) => b.bindingId === v.bindingId);
+    if (entry) entry.verdict = v;
+  });
+  return decision;
+}
+
+/** Step 4: starts the repair rollout (or a renewing rollout) unless one of the certificate runs. */
+function* startRepair(
+  { input }: DriftRun,
+  repair: NonNullable<DriftDecision["rollout"]>,
+  renew: boolean,
+): Flow<StartRotationOutput> {
+  const { certificate, policy } = input;
+  const request: RotationRequest = renew
+    ? { kind: "manual", dryRun: false, renew: true }
+    : {
+        kind: "drift",
+        scanId: input.scanId,
+        version: repair.version,
+        targets: repair.targets,
+        reason: repair.reason,
+      };
+  return yield* call(
+    startRotation,
+    {
+      certificate,
+      request,
+      trigger: {
+        kind: "drift",
+        detail: `drift scan ${input.scanId}: ${repair.message}`,
+        requestId: input.scanId,
+      },
+      policy,
+    },
+    policy,
+  );
 }
 
 /** The registered orchestration; the drift scan yields one per certificate. */

@@ -13,8 +13,8 @@ import type { OrchestrationContext } from "durable-functions";
 import { discoverAllBindings } from "../activities/discoverAllBindings.js";
 import { bindsCertificate, type Binding, type CertificateRef } from "../domain/bindings.js";
 import { fitInstanceId, idSegment } from "../domain/instanceIds.js";
+import { scanFailed } from "../domain/reasons.js";
 import type { Reasoned } from "../domain/rollback.js";
-import { errorSentence } from "./applyTarget.js";
 import {
   driftCertificate,
   type DriftCertificateInput,
@@ -70,7 +70,7 @@ function* driftScanOrchestrator(context: OrchestrationContext): Flow<DriftScanOu
       certificates = (yield context.df.Task.all(tasks)) as DriftCertificateOutput[];
     } catch (error) {
       // driftCertificate catches its own failures; this is a crash of one of them.
-      discovered.warnings.push({ reason: "ScanFailed", message: errorSentence(error, "The drift scan") });
+      discovered.warnings.push(scanFailed(error, "The drift scan"));
     }
   }
   return {

@@ -5,7 +5,8 @@
  * so that history stays bounded:
  *
  * 1. Renew the lease the caller holds, if any (a lost lease ends the wait: nothing more is written).
- * 2. Read the condition once (one activity call) and judge it: done, failed for good, or not yet.
+ * 2. Read the condition once (one activity call) and judge the reading (a pure judgement of
+ *    src/domain/readiness.ts): done, failed for good, or not yet.
  * 3. Not yet and the deadline passed: time out with the last evidence.
  * 4. Wait with capped exponential backoff (from the caller's interval, doubling up to
  *    `pollMaxIntervalSeconds`, jitter from the instance id), or until a "cancel" event.
@@ -21,6 +22,16 @@ import { readCertificate } from "../activities/readCertificate.js";
 import { readFrontDoorProfile } from "../activities/readFrontDoorProfile.js";
 import { readRenewal } from "../activities/readRenewal.js";
 import { fitInstanceId } from "../domain/instanceIds.js";
+import {
+  apimProvisioning,
+  frontDoorDeployment,
+  newVersionAppearance,
+  probeReadiness,
+  probesUnreachable,
+  renewalCompletion,
+  type Judgement,
+} from "../domain/readiness.js";
+import { waitCancelled, waitCancelledBeforeStart, waitTimedOut } from "../domain/reasons.js";
 import type { ProbeEvidence, Reasoned } from "../domain/rollback.js";
 import { backoffSeconds } from "./backoff.js";
 import { waitSettings, type RolloutPolicy } from "./policy.js";
@@ -77,121 +88,37 @@ export type PollUntilOutput = { rounds: number; evidence: PollEvidence } & (
 );
 
 /** One round's judgement. */
-type Verdict = { evidence: PollEvidence } & (
-  { verdict: "done" } | { verdict: "pending" } | ({ verdict: "failed" } & Reasoned)
-);
+type Verdict = Judgement<PollEvidence>;
 
-const same = (a: string | undefined, b: string | undefined) =>
-  (a ?? "").toLowerCase() === (b ?? "").toLowerCase();
-
-/** Reads the condition once and judges it. */
+/** Reads the condition once (one activity call) and judges the reading (pure, src/domain/readiness.ts). */
 function* round(context: OrchestrationContext, input: PollUntilInput): Flow<Verdict> {
   const { check, policy } = input;
   switch (check.kind) {
     case "frontDoorDeployed": {
-      const profile = yield* call(
-        readFrontDoorProfile,
-        { profileId: check.profileId, customDomains: check.customDomains },
-        policy,
-      );
-      const state = profile.customDomains
-        .map(
-          (d) =>
-            `${d.name} ${d.provisioningState}/${d.deploymentStatus}${d.secretName ? ` on ${d.secretName}` : ""}`,
-        )
-        .join(", ");
-      const failed = profile.customDomains.find(
-        (d) => same(d.provisioningState, "failed") || same(d.deploymentStatus, "failed"),
-      );
-      if (failed)
-        return {
-          verdict: "failed",
-          reason: "DeploymentFailed",
-          message: `Front Door custom domain ${failed.name} ended its update with provisioning ${failed.provisioningState}, deployment ${failed.deploymentStatus}.`,
-          evidence: { state },
-        };
-      const done = profile.customDomains.every(
-        (d) =>
-          same(d.provisioningState, "succeeded") &&
-          !same(d.deploymentStatus, "inprogress") &&
-          (check.secretName === undefined ||
-            d.secretName === undefined ||
-            same(d.secretName, check.secretName)),
-      );
-      return { verdict: done ? "done" : "pending", evidence: { state } };
+      const { profileId, customDomains, secretName } = check;
+      const profile = yield* call(readFrontDoorProfile, { profileId, customDomains }, policy);
+      return frontDoorDeployment(profile.customDomains, secretName);
     }
     case "apimProvisioned": {
       const service = yield* call(readApimService, { serviceId: check.serviceId }, policy);
-      const state = service.provisioningState;
-      if (same(state, "failed"))
-        return {
-          verdict: "failed",
-          reason: "ProvisioningFailed",
-          message: `APIM service ${check.serviceId} ended its update in state Failed.`,
-          evidence: { state },
-        };
-      const pointed = check.hostnames.every((h) =>
-        service.hostnames.some((s) => same(s.hostName, h.hostName) && same(s.keyVaultId, h.keyVaultId)),
-      );
-      return { verdict: same(state, "succeeded") && pointed ? "done" : "pending", evidence: { state } };
+      return apimProvisioning(service, check);
     }
-    case "probes": {
+    case "probes":
       try {
-        const answer = yield* call(probeEndpoints, check.probe, policy);
-        return { verdict: answer.ok ? "done" : "pending", evidence: { probes: answer.evidence } };
+        return probeReadiness(yield* call(probeEndpoints, check.probe, policy));
       } catch (error) {
-        const message = error instanceof Error ? error.message.split("\n")[0] : String(error);
-        return {
-          verdict: "pending",
-          evidence: {
-            probes: check.probe.probes.map((p) => ({
-              hostName: p.hostName,
-              expect: p.expect,
-              at: context.df.currentUtcDateTime.toISOString(),
-              ok: false,
-              detail: `Probing failed after every retry: ${message?.slice(0, 300) ?? ""}`,
-            })),
-          },
-        };
+        return probesUnreachable(check.probe.probes, context.df.currentUtcDateTime.toISOString(), error);
       }
-    }
     case "renewal": {
-      const renewal = yield* call(
-        readRenewal,
-        { vaultName: check.vaultName, certificateName: check.certificateName },
-        policy,
-      );
-      // A completed operation that names the version we started from is the previous renewal's.
-      const stale =
-        (renewal.status === "completed" || renewal.status === "none") &&
-        same(renewal.version, check.startedFrom);
-      if (!stale && (renewal.status === "completed" || (renewal.status === "none" && renewal.version)))
-        return { verdict: "done", evidence: { state: renewal.status, version: renewal.version as string } };
-      if (renewal.status === "failed" || renewal.status === "cancelled")
-        return {
-          verdict: "failed",
-          reason: "RenewalFailed",
-          message: `The renewal ${renewal.status}: ${renewal.reason}: ${renewal.message}`,
-          evidence: { state: renewal.status },
-        };
-      if (renewal.status === "none" && !stale)
-        return {
-          verdict: "failed",
-          reason: "RenewalFailed",
-          message: "Key Vault has no pending renewal and reported no new version.",
-          evidence: { state: renewal.status },
-        };
-      return { verdict: "pending", evidence: { state: renewal.status } };
+      const { vaultName, certificateName, startedFrom } = check;
+      return renewalCompletion(yield* call(readRenewal, { vaultName, certificateName }, policy), startedFrom);
     }
     case "newVersion": {
-      const now = yield* call(
-        readCertificate,
-        { vaultName: check.vaultName, certificateName: check.certificateName },
-        policy,
+      const { vaultName, certificateName, current } = check;
+      return newVersionAppearance(
+        yield* call(readCertificate, { vaultName, certificateName }, policy),
+        current,
       );
-      if (now.found && !same(now.version, check.current))
-        return { verdict: "done", evidence: { version: now.version, certificate: now } };
-      return { verdict: "pending", evidence: { state: now.found ? `still ${now.version}` : now.message } };
     }
   }
 }
@@ -241,11 +168,7 @@ function* pollUntilOrchestrator(context: OrchestrationContext): Flow<PollUntilOu
     if (verdict.verdict === "failed") return end("failed", verdict);
     // 3. The deadline.
     const now = context.df.currentUtcDateTime.getTime();
-    if (now >= deadline)
-      return end("timeout", {
-        reason: "Timeout",
-        message: `${input.describe}: not done by ${input.deadline}.`,
-      });
+    if (now >= deadline) return end("timeout", waitTimedOut(input.describe, input.deadline));
     // 4. Backoff, or a cancel.
     const wait = Math.min(
       backoffSeconds(
@@ -256,7 +179,7 @@ function* pollUntilOrchestrator(context: OrchestrationContext): Flow<PollUntilOu
       (deadline - now) / 1000,
     );
     if (yield* sleepUnlessCancelled(context, wait, cancel))
-      return end("cancelled", { reason: "Cancelled", message: `${input.describe}: cancelled on request.` });
+      return end("cancelled", waitCancelled(input.describe));
   }
 }
 
@@ -292,8 +215,7 @@ export function* waitFor(
           status: "cancelled",
           rounds: 0,
           evidence: {},
-          reason: "Cancelled",
-          message: `${input.describe}: cancelled on request before the wait began.`,
+          ...waitCancelledBeforeStart(input.describe),
         },
         cancelled: true,
       };

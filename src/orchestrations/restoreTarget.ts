@@ -10,8 +10,14 @@ import * as df from "durable-functions";
 import type { OrchestrationContext } from "durable-functions";
 import { rollbackTarget } from "../activities/rollbackTarget.js";
 import { restoreChange } from "../domain/apimBatch.js";
-import type { Reasoned, RollbackAction } from "../domain/rollback.js";
-import { errorSentence, waitFailure } from "./applyTarget.js";
+import { activityFailed, busy, frontDoorNotRestored } from "../domain/reasons.js";
+import type {
+  ApimRollbackAction,
+  FrontDoorRollbackAction,
+  Reasoned,
+  RollbackAction,
+} from "../domain/rollback.js";
+import { waitFailure } from "./applyTarget.js";
 import type { RolloutPolicy } from "./policy.js";
 import { pollInstanceId, waitFor, type PollCheck } from "./pollUntil.js";
 import {
@@ -40,79 +46,99 @@ export interface RestoreTargetOutput {
 
 function* restoreTargetOrchestrator(context: OrchestrationContext): Flow<RestoreTargetOutput> {
   const input = context.df.getInput<RestoreTargetInput>();
-  const { action, policy } = input;
-  const describe = `Rolling back ${action.stepId}`;
-  const restore = function* (
-    action: Exclude<RollbackAction, { kind: "apimService" }>,
-  ): Flow<Reasoned | undefined> {
-    // The write back, again while busy.
-    const answer = yield* untilNotBusy(
-      context,
-      () => call(rollbackTarget, { action, rotationId: input.rotationId }, policy),
-      {
-        policy,
-        deadlineSeconds: policy.busyDeadlineSeconds,
-        describe,
-      },
-    );
-    if (answer.status === "failed") return { reason: answer.reason, message: answer.message };
-    if (answer.status === "busyTimeout") return { reason: "Busy", message: answer.message };
-    if (answer.status === "stopped") return { reason: answer.reason, message: answer.message };
-    if (answer.status === "cancelled") return { reason: "Cancelled", message: answer.message };
-    // Deployment (Front Door).
-    if (action.kind !== "frontDoorProfile") return undefined;
-    const check: PollCheck = {
-      kind: "frontDoorDeployed",
-      profileId: action.profileId,
-      customDomains: action.customDomains.map((d) => d.name),
-    };
-    const what = `Front Door profile ${action.profileId}`;
-    const waited = yield* waitFor(
-      context,
-      {
-        check,
-        describe: `${what} taking the rollback`,
-        deadline: after(context, input.deadlineSeconds).toISOString(),
-        firstIntervalSeconds: policy.probeIntervalSeconds,
-        policy,
-      },
-      pollInstanceId(context.df.instanceId, 1),
-    );
-    return waitFailure(waited.value, false, {
-      timeout: {
-        reason: "DeploymentTimeout",
-        message: `${what} had not taken the rollback after ${Math.round(input.deadlineSeconds)} s (${waited.value.evidence.state ?? "no state"}).`,
-      },
-    });
-  };
+  const { action } = input;
   try {
-    let failure: Reasoned | undefined;
-    if (action.kind === "apimService") {
-      const changeInput: ApimChangeInput = {
-        serviceId: action.serviceId,
-        change: restoreChange(input.rotationId, action),
-        policy,
-        provisionDeadlineSeconds: input.deadlineSeconds,
-        pollIntervalSeconds: policy.probeIntervalSeconds,
-        gatherSeconds: 0,
-        cancellable: false,
-      };
-      const done = (yield apimChange(
-        changeInput,
-        apimChangeInstanceId(context.df.instanceId),
-      )) as ApimQueueResult;
-      failure = done.status === "failed" ? done.failure : undefined;
-    } else {
-      failure = yield* restore(action);
-    }
+    const failure =
+      action.kind === "apimService"
+        ? yield* restoreApimService(context, input, action)
+        : yield* writeBack(context, input, action);
     return { stepId: action.stepId, restored: failure === undefined, ...(failure ? { failure } : {}) };
   } catch (error) {
     return {
       stepId: action.stepId,
       restored: false,
-      failure: { reason: "ActivityFailed", message: errorSentence(error, describe) },
+      failure: activityFailed(error, describeRestore(action)),
     };
   }
+}
+
+const describeRestore = (action: RollbackAction) => `Rolling back ${action.stepId}`;
+
+/** APIM: the service's entries go back through its queue (a rollback's change goes first). */
+function* restoreApimService(
+  context: OrchestrationContext,
+  input: RestoreTargetInput,
+  action: ApimRollbackAction,
+): Flow<Reasoned | undefined> {
+  const changeInput: ApimChangeInput = {
+    serviceId: action.serviceId,
+    change: restoreChange(input.rotationId, action),
+    policy: input.policy,
+    provisionDeadlineSeconds: input.deadlineSeconds,
+    pollIntervalSeconds: input.policy.probeIntervalSeconds,
+    gatherSeconds: 0,
+    cancellable: false,
+  };
+  const done = (yield apimChange(
+    changeInput,
+    apimChangeInstanceId(context.df.instanceId),
+  )) as ApimQueueResult;
+  return done.status === "failed" ? done.failure : undefined;
+}
+
+/** A Secret or a Front Door profile: the write back, again while busy; then a profile's deployment. */
+function* writeBack(
+  context: OrchestrationContext,
+  input: RestoreTargetInput,
+  action: Exclude<RollbackAction, { kind: "apimService" }>,
+): Flow<Reasoned | undefined> {
+  const { policy } = input;
+  const answer = yield* untilNotBusy(
+    context,
+    () => call(rollbackTarget, { action, rotationId: input.rotationId }, policy),
+    {
+      policy,
+      deadlineSeconds: policy.busyDeadlineSeconds,
+      describe: describeRestore(action),
+    },
+  );
+  if (answer.status === "failed") return { reason: answer.reason, message: answer.message };
+  if (answer.status === "busyTimeout") return busy(answer.message);
+  if (answer.status === "stopped") return { reason: answer.reason, message: answer.message };
+  if (answer.status === "cancelled") return { reason: "Cancelled", message: answer.message };
+  if (action.kind !== "frontDoorProfile") return undefined;
+  return yield* awaitFrontDoorRollback(context, input, action);
+}
+
+/** Front Door: wait until the profile deployed the previous secrets again, or the deadline. */
+function* awaitFrontDoorRollback(
+  context: OrchestrationContext,
+  input: RestoreTargetInput,
+  action: FrontDoorRollbackAction,
+): Flow<Reasoned | undefined> {
+  const check: PollCheck = {
+    kind: "frontDoorDeployed",
+    profileId: action.profileId,
+    customDomains: action.customDomains.map((d) => d.name),
+  };
+  const waited = yield* waitFor(
+    context,
+    {
+      check,
+      describe: `Front Door profile ${action.profileId} taking the rollback`,
+      deadline: after(context, input.deadlineSeconds).toISOString(),
+      firstIntervalSeconds: input.policy.probeIntervalSeconds,
+      policy: input.policy,
+    },
+    pollInstanceId(context.df.instanceId, 1),
+  );
+  return waitFailure(waited.value, false, {
+    timeout: frontDoorNotRestored({
+      profileId: action.profileId,
+      deadlineSeconds: input.deadlineSeconds,
+      state: waited.value.evidence.state,
+    }),
+  });
 }
 
 /** The registered orchestration; the rollback yields `restoreTarget(input, instanceId)`. */

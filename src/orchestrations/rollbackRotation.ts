@@ -13,6 +13,7 @@ import * as df from "durable-functions";
 import type { OrchestrationContext } from "durable-functions";
 import type { Stage } from "../domain/bindings.js";
 import { fitInstanceId } from "../domain/instanceIds.js";
+import { errorSentence, restoreOrchestrationFailed, rollbackNotVerified } from "../domain/reasons.js";
 import type {
   ProbeEvidence,
   RollbackAction,
@@ -21,7 +22,6 @@ import type {
   RollbackProbe,
   RollbackResult,
 } from "../domain/rollback.js";
-import { errorSentence } from "./applyTarget.js";
 import type { RolloutPolicy } from "./policy.js";
 import { pollInstanceId, pollUntil, type PollUntilInput, type PollUntilOutput } from "./pollUntil.js";
 import { restoreTarget, type RestoreTargetInput, type RestoreTargetOutput } from "./restoreTarget.js";
@@ -73,10 +73,7 @@ function* rollbackRotationOrchestrator(context: OrchestrationContext): Flow<Roll
       written = stage.actions.map((a) => ({
         stepId: a.stepId,
         restored: false,
-        failure: {
-          reason: "RestoreOrchestrationFailed",
-          message: errorSentence(error, `Rolling back ${a.stepId}`),
-        },
+        failure: restoreOrchestrationFailed(error, a.stepId),
       }));
     }
     // 2. Probe each restored target for its previous certificate.
@@ -86,27 +83,8 @@ function* rollbackRotationOrchestrator(context: OrchestrationContext): Flow<Roll
       const w = written.find((x) => x.stepId === action.stepId);
       const mine = evidence.filter((e) => action.probes.some((p) => sameHost(p.hostName, e.hostName)));
       const verified = w?.restored === true && mine.every((e) => e.ok);
-      results.push({
-        stepId: action.stepId,
-        verified,
-        ...(w?.failure
-          ? { failure: w.failure }
-          : verified
-            ? {}
-            : {
-                failure: {
-                  reason: "RollbackNotVerified",
-                  message: `${mine
-                    .filter((e) => !e.ok)
-                    .map(
-                      (e) =>
-                        `${e.hostName} served ${e.servedThumbprint ?? "nothing"}${e.detail ? ` (${e.detail})` : ""}`,
-                    )
-                    .join("; ")} instead of the previous certificate.`,
-                },
-              }),
-        probes: mine,
-      });
+      const failure = w?.failure ?? (verified ? undefined : rollbackNotVerified(mine.filter((e) => !e.ok)));
+      results.push({ stepId: action.stepId, verified, ...(failure ? { failure } : {}), probes: mine });
     }
     show();
   }

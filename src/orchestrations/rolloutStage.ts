@@ -16,10 +16,11 @@ import * as df from "durable-functions";
 import type { OrchestrationContext, Task } from "durable-functions";
 import { apimChangeInstanceId, fitInstanceId } from "../domain/instanceIds.js";
 import type { Plan, PlanStage } from "../domain/plan.js";
+import { CANCELLED, probeDeadlineExceeded, targetOrchestrationFailed } from "../domain/reasons.js";
 import { assembleReport, type ReportStage, type ReportTrigger } from "../domain/report.js";
 import type { ProbeEvidence, Reasoned, StageResult, StepResult } from "../domain/rollback.js";
 import { probeKey, type ProbeSpec } from "../domain/bindings.js";
-import { applyTarget, errorSentence, waitFailure, type ApplyTargetInput } from "./applyTarget.js";
+import { applyTarget, waitFailure, type ApplyTargetInput } from "./applyTarget.js";
 import type { RolloutPolicy } from "./policy.js";
 import { pollInstanceId, waitFor } from "./pollUntil.js";
 import { stageStatusView } from "./status.js";
@@ -45,9 +46,52 @@ export type RolloutStageOutput = StageResult;
 export const targetInstanceId = (stageInstanceId: string, stepIndex: number): string =>
   fitInstanceId(`${stageInstanceId}:t${stepIndex + 1}`);
 
-const CANCELLED: Reasoned = { reason: "Cancelled", message: "The rollout was cancelled on request." };
+/** What the steps of one stage share. */
+interface StageRun {
+  context: OrchestrationContext;
+  input: RolloutStageInput;
+  stage: PlanStage;
+  /** The instance's "cancel" event task. */
+  cancel: Task;
+  /** The stage's result so far (the custom status shows it). */
+  result: StageResult;
+  /** The sub-orchestration id of each step's target, by step index. */
+  targetIds: string[];
+  /** Sets the custom status from `result`. */
+  show: () => void;
+}
 
 function* rolloutStageOrchestrator(context: OrchestrationContext): Flow<RolloutStageOutput> {
+  const run = startStage(context);
+  run.show();
+
+  // 1. Every resource of the stage at once; a cancel is passed on to each.
+  const { steps, cancelled } = yield* applyTargets(run);
+  const { result } = run;
+  result.steps = steps;
+  result.status = "failed";
+  if (cancelled) {
+    result.status = "cancelled";
+    return finish(context, result, CANCELLED);
+  }
+
+  // 2. A write failed: stop here.
+  const writeFailure = steps.find((s) => s.failure)?.failure;
+  if (writeFailure) return finish(context, result, writeFailure);
+  run.show();
+
+  // 3. Probe until every endpoint serves the new certificate, or the deadline.
+  const failure = yield* probeStage(run, steps);
+  if (!failure) {
+    result.status = "succeeded";
+    return finish(context, result);
+  }
+  if (failure.reason === "Cancelled") result.status = "cancelled";
+  return finish(context, result, failure);
+}
+
+/** The stage's run: its plan stage, an empty result, its targets' ids, and the custom status. */
+function startStage(context: OrchestrationContext): StageRun {
   const input = context.df.getInput<RolloutStageInput>();
   const stage = input.plan.stages.find((s) => s.index === input.stageIndex) as PlanStage;
   const cancel: Task = context.df.waitForExternalEvent("cancel");
@@ -59,12 +103,11 @@ function* rolloutStageOrchestrator(context: OrchestrationContext): Flow<RolloutS
     steps: [],
     startedAt,
   };
-  // 1. Every resource of the stage at once; a cancel is passed on to each.
-  const ids = stage.steps.map((_, i) => targetInstanceId(context.df.instanceId, i));
+  const targetIds = stage.steps.map((_, i) => targetInstanceId(context.df.instanceId, i));
   // Where the report finds how each APIM change is doing in its service's queue.
   const apimQueues = stage.steps.flatMap((step, i) =>
     step.kind === "apimService"
-      ? [{ stepId: step.stepId, instanceId: apimChangeInstanceId(ids[i] as string) }]
+      ? [{ stepId: step.stepId, instanceId: apimChangeInstanceId(targetIds[i] as string) }]
       : [],
   );
   const show = () => {
@@ -74,8 +117,15 @@ function* rolloutStageOrchestrator(context: OrchestrationContext): Flow<RolloutS
       view ? { ...stageStatusView(view), ...(writing ? { apimQueues } : {}) } : null,
     );
   };
-  show();
+  return { context, input, stage, cancel, result, targetIds, show };
+}
 
+/**
+ * Step 1: one `applyTarget` per resource, in parallel; a cancel is passed on to each, and each one's
+ * own answer (what it wrote) is still collected. A cancel heard before they started starts none.
+ */
+function* applyTargets(run: StageRun): Flow<{ steps: StepResult[]; cancelled: boolean }> {
+  const { context, input, stage, targetIds } = run;
   const targets = () =>
     stage.steps.map((step, i) => {
       const targetInput: ApplyTargetInput = {
@@ -86,43 +136,38 @@ function* rolloutStageOrchestrator(context: OrchestrationContext): Flow<RolloutS
         deadlineSeconds: stage.probeDeadlineSeconds,
         pollIntervalSeconds: stage.probeIntervalSeconds,
       };
-      return applyTarget(targetInput, ids[i] as string);
+      return applyTarget(targetInput, targetIds[i] as string);
     });
-  let steps: StepResult[];
-  let cancelled = false;
   try {
     const all = yield* awaitChildren<StepResult[]>(
       context,
       () => context.df.Task.all(targets()),
-      ids,
-      cancel,
+      targetIds,
+      run.cancel,
       input.policy,
     );
-    steps = all.started
+    const steps: StepResult[] = all.started
       ? all.value
       : stage.steps.map((s) => ({ stepId: s.stepId, write: "notApplied", failure: CANCELLED }));
-    cancelled = all.cancelled || steps.some((s) => s.failure?.reason === "Cancelled");
+    return { steps, cancelled: all.cancelled || steps.some((s) => s.failure?.reason === "Cancelled") };
   } catch (error) {
     // A target orchestration itself failed (it catches activity failures, so this is a bug or a crash).
-    steps = stage.steps.map((s) => ({
+    const steps: StepResult[] = stage.steps.map((s) => ({
       stepId: s.stepId,
       write: "unknown",
-      failure: { reason: "TargetOrchestrationFailed", message: errorSentence(error, s.description) },
+      failure: targetOrchestrationFailed(error, s.description),
     }));
+    return { steps, cancelled: false };
   }
-  result.steps = steps;
-  result.status = "failed";
-  if (cancelled) {
-    result.status = "cancelled";
-    return finish(context, result, CANCELLED);
-  }
+}
 
-  // 2. A write failed: stop here.
-  const writeFailure = steps.find((s) => s.failure)?.failure;
-  if (writeFailure) return finish(context, result, writeFailure);
-  show();
-
-  // 3. Probe until every endpoint serves the new certificate, or the deadline.
+/**
+ * Step 3: one `pollUntil` probing every endpoint of the stage (and, for the outermost, a request
+ * through the whole chain) until each serves the new leaf; the evidence goes to each step's result.
+ * Answers why the stage did not pass, if it did not.
+ */
+function* probeStage(run: StageRun, steps: StepResult[]): Flow<Reasoned | undefined> {
+  const { context, input, stage } = run;
   const probes = uniqueProbes(stage.steps.flatMap((s) => s.probes));
   const waited = yield* waitFor(
     context,
@@ -144,23 +189,18 @@ function* rolloutStageOrchestrator(context: OrchestrationContext): Flow<RolloutS
       policy: input.policy,
     },
     pollInstanceId(context.df.instanceId, 1),
-    cancel,
+    run.cancel,
   );
   const evidence: ProbeEvidence[] = waited.value.evidence.probes ?? [];
-  result.steps = attachEvidence(stage, steps, evidence);
-  const failing = evidence.filter((e) => !e.ok);
-  const failure = waitFailure(waited.value, waited.cancelled, {
-    timeout: {
-      reason: "ProbeDeadlineExceeded",
-      message: `Stage ${stage.index} (${stage.stage}): after ${Math.round(stage.probeDeadlineSeconds)} s ${failing.map((e) => `${e.hostName} ${e.servedThumbprint ? `still served ${e.servedThumbprint}` : "failed"}${e.detail ? ` (${e.detail})` : ""}`).join("; ") || "the probes did not pass"}.`,
-    },
+  run.result.steps = attachEvidence(stage, steps, evidence);
+  return waitFailure(waited.value, waited.cancelled, {
+    timeout: probeDeadlineExceeded({
+      stageIndex: stage.index,
+      stage: stage.stage,
+      deadlineSeconds: stage.probeDeadlineSeconds,
+      failing: evidence.filter((e) => !e.ok),
+    }),
   });
-  if (!failure) {
-    result.status = "succeeded";
-    return finish(context, result);
-  }
-  if (failure.reason === "Cancelled") result.status = "cancelled";
-  return finish(context, result, failure);
 }
 
 function finish(context: OrchestrationContext, result: StageResult, failure?: Reasoned): StageResult {

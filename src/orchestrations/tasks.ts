@@ -10,6 +10,7 @@ import type { OrchestrationContext, Task, TimerTask } from "durable-functions";
 import { acquireLock } from "../activities/acquireLock.js";
 import { raiseCancel } from "../activities/raiseCancel.js";
 import type { ActivityOutput, TypedActivity } from "../activities/typed.js";
+import { cancelledWhileBusy, leaseLost, stayedBusy } from "../domain/reasons.js";
 import type { Reasoned } from "../domain/rollback.js";
 import { busyWaitSeconds } from "./backoff.js";
 import { waitSettings, type RolloutPolicy } from "./policy.js";
@@ -187,19 +188,16 @@ export function* untilNotBusy<O extends BusyAware>(
       attempts >= settings.busyMaxAttempts ||
       context.df.currentUtcDateTime.getTime() + wait * 1000 > deadline
     ) {
+      const elapsedSeconds = (context.df.currentUtcDateTime.getTime() - startedAt) / 1000;
       return {
         status: "busyTimeout",
-        message: `${describe.replace(/\.$/, "")}: the target stayed busy through ${attempts} attempt(s) over ${Math.round((context.df.currentUtcDateTime.getTime() - startedAt) / 1000)} s; last answer: ${busy.message ?? "busy"}`,
+        message: stayedBusy({ describe, attempts, elapsedSeconds, last: busy.message }),
         ...partial,
       };
     }
     if (options.cancel) {
       if (yield* sleepUnlessCancelled(context, wait, options.cancel))
-        return {
-          status: "cancelled",
-          message: `${describe.replace(/\.$/, "")}: cancelled while the target was busy.`,
-          ...partial,
-        };
+        return { status: "cancelled", message: cancelledWhileBusy(describe), ...partial };
     } else {
       yield* sleep(context, wait);
     }
@@ -224,10 +222,5 @@ export function* renewLease(
     { resourceKey: lease.resourceKey, owner: lease.owner, leaseSeconds: lease.leaseSeconds },
     policy,
   );
-  return answer.acquired
-    ? undefined
-    : {
-        reason: "LeaseLost",
-        message: `The lease on ${describe} expired and is now held by ${answer.heldBy}; nothing more was written.`,
-      };
+  return answer.acquired ? undefined : leaseLost(describe, answer.heldBy);
 }
