@@ -9,6 +9,9 @@ import {
 } from "../../../src/domain/reportMerge.js";
 import { aLiveView, aReport, aStage, aTarget } from "../../support/reportBuilders.js";
 
+/** The summary a live view made by aLiveView carries: it becomes the merged report's progress. */
+const summary = (shown: number, targets: number) => ({ targets, shown, counts: {}, fullReport: "" });
+
 const STARTED = "2026-06-01T12:01:00.000Z";
 const FINISHED = "2026-06-01T12:02:00.000Z";
 const first = aTarget({ stepId: "s1", description: "Secret api/one" });
@@ -77,7 +80,7 @@ const mergeCases: {
         },
         audited.stages[1],
       ],
-      progress: { targets: 4, shown: 1 },
+      progress: summary(1, 4),
     }),
   },
   {
@@ -90,7 +93,7 @@ const mergeCases: {
       4,
     ),
     audited,
-    expected: () => ({ ...audited, progress: { targets: 4, shown: 1 } }),
+    expected: () => ({ ...audited, progress: summary(1, 4) }),
   },
   {
     name: "a stage the row already shows finished keeps the row's entries",
@@ -102,7 +105,7 @@ const mergeCases: {
     audited: aReport({ stages: [aStage({ index: 1, status: "succeeded", startedAt: STARTED })] }),
     expected: () => ({
       ...aReport({ stages: [aStage({ index: 1, status: "succeeded", startedAt: STARTED })] }),
-      progress: { targets: 4, shown: 0 },
+      progress: summary(0, 4),
     }),
   },
   {
@@ -134,7 +137,7 @@ const mergeCases: {
           failure: { reason: "ProbeDeadlineExceeded", message: "m" },
         },
       ],
-      progress: { targets: 4, shown: 0 },
+      progress: summary(0, 4),
     }),
   },
 ];
