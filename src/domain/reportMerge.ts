@@ -31,10 +31,11 @@ export function leavesTargetsOut(live: RolloutReport): boolean {
 /**
  * The report to show for a rollout that has a live view: the live view itself when it shows every
  * target (or nothing audited is known); otherwise the audited report with what the live view knows
- * since the row was written, and the live view's summary (its counts) as `progress`. A stage the row still shows pending
- * but the live view shows started takes the live status, times and failure, and the targets the
- * live view shows replace the row's; the others keep the row's entries. Without it the stage running
- * now would read "pending, before: unknown" even after it wrote its targets.
+ * since the row was written, and the live view's summary (its counts) as `progress`. A stage the
+ * row still shows pending but the live view shows started takes the live status, times and
+ * failure, and the targets the live view shows replace the row's; the others keep the row's
+ * entries. Without it the stage running now would read "pending, before: unknown" even after it
+ * wrote its targets.
  */
 export function mergeReports(live: RolloutReport, audited: RolloutReport | undefined): MergedReport {
   const counts = countsOf(live);
