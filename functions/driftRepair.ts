@@ -7,14 +7,11 @@
 import type { InvocationContext, Timer } from "@azure/functions";
 import * as df from "durable-functions";
 import type { DurableClient } from "durable-functions";
+import { appConfig } from "../src/appConfig.js";
+import { drawJitterSeconds, scheduledOccurrence } from "../src/domain/driftTimer.js";
 import { driftScanInstanceId } from "../src/domain/instanceIds.js";
 import { rolloutPolicyFrom, type DriftScanInput } from "../src/orchestrations/policy.js";
-import {
-  appConfig,
-  drawJitterSeconds,
-  findStatus,
-  scheduledOccurrence,
-} from "../src/triggers/triggerSupport.js";
+import { findStatus } from "../src/triggers/instanceStatus.js";
 
 /** Starts the scan of this run. */
 export async function driftRepairHandler(

@@ -11,23 +11,22 @@
 import type { InvocationContext } from "@azure/functions";
 import * as df from "durable-functions";
 import type { DurableClient } from "durable-functions";
-import { rotationInstanceId } from "../src/domain/instanceIds.js";
+import { appConfig } from "../src/appConfig.js";
 import { describeSdkError } from "../src/azure/sdkErrors.js";
 import { composition } from "../src/composition.js";
-import { parseKeyVaultEvent, toEventRecord, type CertificateEvent } from "../src/domain/keyVaultEvent.js";
-import { rolloutPolicyFrom, type RotationInput } from "../src/orchestrations/policy.js";
+import { allowedVault, allowedVaultNames } from "../src/domain/allowedVaults.js";
 import {
-  allowedVault,
-  allowedVaultNames,
-  appConfig,
-  confirmStart,
   decideEvent,
   eventTriggerDetail,
-  findStatus,
   olderThanCurrent,
   type EventDecision,
   type VersionCreated,
-} from "../src/triggers/triggerSupport.js";
+} from "../src/domain/eventDecision.js";
+import { rotationInstanceId } from "../src/domain/instanceIds.js";
+import { parseKeyVaultEvent, toEventRecord, type CertificateEvent } from "../src/domain/keyVaultEvent.js";
+import { rolloutPolicyFrom, type RotationInput } from "../src/orchestrations/policy.js";
+import { findStatus } from "../src/triggers/instanceStatus.js";
+import { startRotationOnce } from "../src/triggers/startRotationOnce.js";
 
 /** Handles one delivered event. */
 export async function keyVaultEventsHandler(
@@ -35,23 +34,9 @@ export async function keyVaultEventsHandler(
   client: DurableClient,
   context: InvocationContext,
 ): Promise<void> {
-  const config = appConfig();
   // 1. Parse and filter.
-  const parsed = parseKeyVaultEvent(event, { allowedVaults: allowedVaultNames(config) });
-  if (!parsed.ok) {
-    const r = parsed.rejection;
-    context.warn(
-      `Rejected event ${r.eventId ?? "(no id)"}${r.eventType ? ` of type ${r.eventType}` : ""}: ${r.reason}: ${r.message}`,
-    );
-    return;
-  }
-  const e = parsed.event;
-  if (!allowedVault(config, e.vaultUrl)) {
-    context.warn(
-      `Rejected event ${e.eventId}: VaultNotAllowed: the vault URL ${e.vaultUrl} is not in ALLOWED_VAULT_URLS.`,
-    );
-    return;
-  }
+  const e = acceptedEvent(event, context);
+  if (!e) return;
   const certificate = { vaultName: e.vaultName, certificateName: e.certificateName };
   const instanceId = rotationInstanceId(certificate);
 
@@ -69,37 +54,49 @@ export async function keyVaultEventsHandler(
     if (older) return act({ action: "skip", reason: older });
   }
 
-  // 3. Start the rotation.
+  // 3. Start the rotation, and confirm the instance runs this event.
   const input: RotationInput = {
     certificate,
     request: { kind: "event", event: toEventRecord(e) },
     trigger: { kind: "event", detail: eventTriggerDetail(e), requestId: e.eventId },
-    policy: rolloutPolicyFrom(config),
+    policy: rolloutPolicyFrom(appConfig()),
   };
-  try {
-    await client.startNew("rotateCertificate", { instanceId, input });
-  } catch (error) {
+  const start = await startRotationOnce(client, instanceId, input, { requestId: e.eventId });
+  if (start.kind === "started") return context.log(`${what}: started ${instanceId}.`);
+  if (start.kind === "raced") {
     // Two deliveries raced: the other one started it.
-    const now = decideEvent(e, await findStatus(client, instanceId, { showInput: true }));
-    if (now.action === "start") throw error;
+    const now = decideEvent(e, start.seen?.status);
+    if (now.action === "start") throw start.error;
     return act(now);
   }
-
-  // 4. Confirm the instance runs this event (two starts can both return on Azure Storage).
-  const confirmed = await confirmStart(client, instanceId, e.eventId);
-  if (confirmed.ours) {
-    context.log(`${what}: started ${instanceId}.`);
-    return;
-  }
-  const superseded = `superseded by ${confirmed.by}`;
-  const after = decideEvent(e, confirmed.status);
-  if (after.action === "skip") {
-    context.log(`${what}: ${superseded}; skipped: ${after.reason}`);
-    return;
-  }
+  // 4. Superseded by another start at the same moment (two starts can both return on Azure Storage).
+  const superseded = `superseded by ${start.by}`;
+  const after = decideEvent(e, start.status);
+  if (after.action === "skip") return context.log(`${what}: ${superseded}; skipped: ${after.reason}`);
   if (e.kind !== "CertificateNewVersionCreated")
     throw new Error(`${what}: ${superseded}; failing the delivery so Event Grid delivers it again.`);
   context.log(`${what}: ${superseded}; nothing new starts (the drift scan catches anything it misses).`);
+}
+
+/** The event, parsed and from an allowed vault; otherwise undefined, with a log line that says why. */
+function acceptedEvent(event: unknown, context: InvocationContext): CertificateEvent | undefined {
+  const config = appConfig();
+  const parsed = parseKeyVaultEvent(event, { allowedVaults: allowedVaultNames(config) });
+  if (!parsed.ok) {
+    const r = parsed.rejection;
+    context.warn(
+      `Rejected event ${r.eventId ?? "(no id)"}${r.eventType ? ` of type ${r.eventType}` : ""}: ${r.reason}: ${r.message}`,
+    );
+    return undefined;
+  }
+  const e = parsed.event;
+  if (!allowedVault(config, e.vaultUrl)) {
+    context.warn(
+      `Rejected event ${e.eventId}: VaultNotAllowed: the vault URL ${e.vaultUrl} is not in ALLOWED_VAULT_URLS.`,
+    );
+    return undefined;
+  }
+  return e;
 }
 
 /**

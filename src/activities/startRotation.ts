@@ -10,14 +10,10 @@
 import type { InvocationContext } from "@azure/functions";
 import * as df from "durable-functions";
 import { rotationInstanceId } from "../domain/instanceIds.js";
+import { isRunning, startedBy, type StartConfirmation } from "../domain/rolloutInstance.js";
 import type { RotationInput } from "../orchestrations/policy.js";
-import {
-  confirmStart,
-  findStatus,
-  isRunning,
-  startedBy,
-  type StartConfirmation,
-} from "../triggers/triggerSupport.js";
+import { findStatus } from "../triggers/instanceStatus.js";
+import { startRotationOnce } from "../triggers/startRotationOnce.js";
 import type { TypedActivity } from "./typed.js";
 
 /** Input of `startRotation`: the rotation's whole input. */
@@ -53,21 +49,19 @@ export async function startRotationHandler(
     if (seen.ours) return { status: "started", instanceId };
     if (isRunning(existing)) return other(seen);
   }
-  try {
-    await client.startNew("rotateCertificate", { instanceId, input: request });
-  } catch (error) {
-    // Lost a race with another starter: that rollout is running now.
-    const again = await findStatus(client, instanceId, { showInput: true });
-    if (again && isRunning(again)) return other(startedBy(again, requestId));
-    throw error;
+  const start = await startRotationOnce(client, instanceId, request, { requestId });
+  switch (start.kind) {
+    case "raced":
+      // Lost a race with another starter: that rollout is running now.
+      if (start.seen && isRunning(start.seen.status)) return other(start.seen);
+      throw start.error;
+    case "superseded":
+      context.log(`${instanceId}: superseded by ${start.by} (${input.trigger.detail}).`);
+      return other({ ours: false, by: start.by, status: start.status });
+    case "started":
+      context.log(`Started ${instanceId} (${input.trigger.detail}).`);
+      return { status: "started", instanceId };
   }
-  const confirmed = await confirmStart(client, instanceId, requestId);
-  if (!confirmed.ours) {
-    context.log(`${instanceId}: superseded by ${confirmed.by} (${input.trigger.detail}).`);
-    return other(confirmed);
-  }
-  context.log(`Started ${instanceId} (${input.trigger.detail}).`);
-  return { status: "started", instanceId };
 }
 
 /** The registered activity; the drift scan yields `startRotation(input)`. */

@@ -192,28 +192,9 @@ const OBJECT_ID = /^\/(certificates|secrets|keys)\/([^/]+)\/([^/]+)\/?$/i;
 export function parseKeyVaultEvent(input: unknown, options: ParseEventOptions = {}): ParseEventResult {
   const env = readEnvelope(input);
   if ("reason" in env) return { ok: false, rejection: env };
-
   // 1. The type: one of ours, another Key Vault event, or something else entirely.
-  const type = env.type;
-  if (!type.toLowerCase().startsWith(PREFIX)) {
-    return reject("UnknownEventType", `The event type "${type}" is not a Key Vault event.`, env);
-  }
-  const suffix = type.slice(PREFIX.length);
-  const kind = CERTIFICATE_EVENT_KINDS.find((k) => k.toLowerCase() === suffix.toLowerCase());
-  if (!kind) {
-    return /^(secret|key|vault)/i.test(suffix)
-      ? reject(
-          "NotACertificate",
-          `The event type "${type}" is about a Key Vault object that is not a certificate.`,
-          env,
-        )
-      : reject(
-          "UnknownEventType",
-          `The event type "${type}" is not a certificate event this app handles.`,
-          env,
-        );
-  }
-
+  const kind = readKind(env);
+  if (typeof kind !== "string") return kind;
   // 2. The vault, from the ARM id in topic/source.
   const arm = parseArmId(env.source, ArmTypes.keyVault);
   if (!arm) {
@@ -223,13 +204,113 @@ export function parseKeyVaultEvent(input: unknown, options: ParseEventOptions = 
       env,
     );
   }
-
   // 3. The data: object id, names, version, validity.
+  const object = readObject(env, arm.name);
+  if ("ok" in object) return object;
+  const eventTime = new Date(env.time);
+  if (Number.isNaN(eventTime.getTime())) {
+    return reject("MalformedEvent", `The event time "${env.time}" is not a date.`, env);
+  }
+  // 4. The allow-list.
+  if (!vaultAllowed(arm, options.allowedVaults)) {
+    return reject("VaultNotAllowed", `The vault "${arm.name}" is not in the allow-list of vaults.`, env);
+  }
+  return {
+    ok: true,
+    event: {
+      kind,
+      vaultName: arm.name.toLowerCase(),
+      ...object,
+      eventId: env.id,
+      eventTime,
+      source: {
+        id: arm.id,
+        subscriptionId: arm.subscriptionId,
+        resourceGroup: arm.resourceGroup,
+        vaultName: arm.name,
+      },
+      schema: env.schema,
+    },
+  };
+}
+
+/** The certificate event kind of the envelope's type, or the rejection of any other type. */
+function readKind(env: Envelope): CertificateEventKind | ParseEventResult {
+  const type = env.type;
+  if (!type.toLowerCase().startsWith(PREFIX)) {
+    return reject("UnknownEventType", `The event type "${type}" is not a Key Vault event.`, env);
+  }
+  const suffix = type.slice(PREFIX.length);
+  const kind = CERTIFICATE_EVENT_KINDS.find((k) => k.toLowerCase() === suffix.toLowerCase());
+  if (kind) return kind;
+  return /^(secret|key|vault)/i.test(suffix)
+    ? reject(
+        "NotACertificate",
+        `The event type "${type}" is about a Key Vault object that is not a certificate.`,
+        env,
+      )
+    : reject(
+        "UnknownEventType",
+        `The event type "${type}" is not a certificate event this app handles.`,
+        env,
+      );
+}
+
+/** What the event's data says about the certificate version. */
+type EventObject = Pick<
+  CertificateEvent,
+  "vaultUrl" | "certificateName" | "version" | "objectId" | "notBefore" | "expiresOn"
+>;
+
+/**
+ * The certificate version the event's data names: its object id URL, which the ObjectName, Version
+ * and VaultName fields (when present) must agree with, and its validity; or the rejection.
+ */
+function readObject(env: Envelope, vaultName: string): EventObject | ParseEventResult {
   const data = normaliseData(env.data);
   const objectType = readString(data, "objecttype");
   if (objectType && objectType.toLowerCase() !== "certificate") {
     return reject("NotACertificate", `The event's ObjectType is "${objectType}", not "Certificate".`, env);
   }
+  const id = readObjectId(env, data);
+  if ("ok" in id) return id;
+  const { url, idText, path } = id;
+  const certificateName = readString(data, "objectname") ?? decodeURIComponent(path[2]!);
+  const version = readString(data, "version") ?? decodeURIComponent(path[3]!);
+  const mismatch = (field: string, value: string, what: string) =>
+    reject("MalformedEvent", `The event's ${field} "${value}" does not match its ${what}.`, env);
+  if (certificateName.toLowerCase() !== decodeURIComponent(path[2]!).toLowerCase())
+    return mismatch("ObjectName", certificateName, `Id "${idText}"`);
+  if (version.toLowerCase() !== decodeURIComponent(path[3]!).toLowerCase())
+    return mismatch("Version", version, `Id "${idText}"`);
+  const dataVault = readString(data, "vaultname");
+  if (dataVault && dataVault.toLowerCase() !== vaultName.toLowerCase())
+    return mismatch("VaultName", dataVault, `source vault "${vaultName}"`);
+  const notBefore = readEpoch(data, "nbf");
+  const expiresOn = readEpoch(data, "exp");
+  const notEpoch = (field: string, key: string) =>
+    reject(
+      "MalformedEvent",
+      `The event's ${field} "${String(data.get(key))}" is not seconds since the epoch.`,
+      env,
+    );
+  if (notBefore === null) return notEpoch("NBF", "nbf");
+  if (expiresOn === null) return notEpoch("EXP", "exp");
+  return {
+    vaultUrl: url.origin,
+    certificateName,
+    version,
+    objectId: `${url.origin}${url.pathname.replace(/\/$/, "")}`,
+    ...(notBefore ? { notBefore } : {}),
+    ...(expiresOn ? { expiresOn } : {}),
+  };
+}
+
+/** The data's Id: an https URL of a versioned Key Vault certificate; or the rejection. */
+function readObjectId(
+  env: Envelope,
+  data: Map<string, unknown>,
+): { url: URL; idText: string; path: RegExpExecArray } | ParseEventResult {
   const idText = readString(data, "id");
   if (!idText) return reject("MalformedEvent", "The event data has no Id (the object id URL).", env);
   let url: URL;
@@ -253,84 +334,19 @@ export function parseKeyVaultEvent(input: unknown, options: ParseEventOptions = 
       env,
     );
   }
-  const certificateName = readString(data, "objectname") ?? decodeURIComponent(path[2]!);
-  const version = readString(data, "version") ?? decodeURIComponent(path[3]!);
-  if (certificateName.toLowerCase() !== decodeURIComponent(path[2]!).toLowerCase()) {
-    return reject(
-      "MalformedEvent",
-      `The event's ObjectName "${certificateName}" does not match its Id "${idText}".`,
-      env,
-    );
-  }
-  if (version.toLowerCase() !== decodeURIComponent(path[3]!).toLowerCase()) {
-    return reject(
-      "MalformedEvent",
-      `The event's Version "${version}" does not match its Id "${idText}".`,
-      env,
-    );
-  }
-  const dataVault = readString(data, "vaultname");
-  if (dataVault && dataVault.toLowerCase() !== arm.name.toLowerCase()) {
-    return reject(
-      "MalformedEvent",
-      `The event's VaultName "${dataVault}" does not match its source vault "${arm.name}".`,
-      env,
-    );
-  }
-  const notBefore = readEpoch(data, "nbf");
-  const expiresOn = readEpoch(data, "exp");
-  if (notBefore === null)
-    return reject(
-      "MalformedEvent",
-      `The event's NBF "${String(data.get("nbf"))}" is not seconds since the epoch.`,
-      env,
-    );
-  if (expiresOn === null)
-    return reject(
-      "MalformedEvent",
-      `The event's EXP "${String(data.get("exp"))}" is not seconds since the epoch.`,
-      env,
-    );
-  const eventTime = new Date(env.time);
-  if (Number.isNaN(eventTime.getTime())) {
-    return reject("MalformedEvent", `The event time "${env.time}" is not a date.`, env);
-  }
+  return { url, idText, path };
+}
 
-  // 4. The allow-list.
-  const vaultName = arm.name.toLowerCase();
-  if (options.allowedVaults) {
-    const allowed = new Set(
-      options.allowedVaults.map((v) =>
-        v.trim().startsWith("/") ? normaliseArmId(v) : v.trim().toLowerCase(),
-      ),
-    );
-    if (!allowed.has(vaultName) && !allowed.has(normaliseArmId(arm.id))) {
-      return reject("VaultNotAllowed", `The vault "${arm.name}" is not in the allow-list of vaults.`, env);
-    }
-  }
-
-  return {
-    ok: true,
-    event: {
-      kind,
-      vaultName,
-      vaultUrl: url.origin,
-      certificateName,
-      version,
-      objectId: `${url.origin}${url.pathname.replace(/\/$/, "")}`,
-      ...(notBefore ? { notBefore } : {}),
-      ...(expiresOn ? { expiresOn } : {}),
-      eventId: env.id,
-      eventTime,
-      source: {
-        id: arm.id,
-        subscriptionId: arm.subscriptionId,
-        resourceGroup: arm.resourceGroup,
-        vaultName: arm.name,
-      },
-      schema: env.schema,
-    },
-  };
+/** Whether the vault (by name or ARM id, case-insensitive) is allowed; every vault without a list. */
+function vaultAllowed(
+  arm: { id: string; name: string },
+  allowedVaults: readonly string[] | undefined,
+): boolean {
+  if (!allowedVaults) return true;
+  const allowed = new Set(
+    allowedVaults.map((v) => (v.trim().startsWith("/") ? normaliseArmId(v) : v.trim().toLowerCase())),
+  );
+  return allowed.has(arm.name.toLowerCase()) || allowed.has(normaliseArmId(arm.id));
 }
 
 /**

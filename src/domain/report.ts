@@ -5,7 +5,7 @@
  * (for `GET /api/rollouts/{id}`, the CLI and `npm start`).
  */
 import type { Stage } from "./bindings.js";
-import type { Plan, PlanStep } from "./plan.js";
+import type { Plan, PlanStage, PlanStep } from "./plan.js";
 import type { PreflightResult } from "./preflight.js";
 import type {
   FinalOutcome,
@@ -17,6 +17,9 @@ import type {
   StepSnapshot,
   Unrestorable,
 } from "./rollback.js";
+
+/** One action of a rollback result. */
+type RollbackAction = RollbackResult["actions"][number];
 
 /** A version and thumbprint pair; either may be unknown. */
 export interface VersionRef {
@@ -99,6 +102,15 @@ export function instanceIdOfRun(id: string): string | undefined {
   return at > 0 && !Number.isNaN(Date.parse(id.slice(at + 1))) ? id.slice(0, at) : undefined;
 }
 
+/**
+ * Whether the report is of the rollout `id` names: a run id names that run, an instance id the
+ * certificate's latest rollout.
+ */
+export const namesRollout = (
+  id: string,
+  report: Pick<RolloutReport, "instanceId" | "startedAt" | "runId">,
+): boolean => (instanceIdOfRun(id) ?? id) === id || runIdOf(report) === id;
+
 /** The report of one rollout. */
 export interface RolloutReport {
   /** The certificate's orchestration instance id, shared by all its rollouts. */
@@ -172,62 +184,11 @@ export function previousOf(snapshot: StepSnapshot | undefined): VersionRef {
 export function assembleReport(input: AssembleReportInput): RolloutReport {
   const results = new Map((input.stageResults ?? []).map((r) => [r.index, r]));
   const rolledBack = new Map((input.rollback?.actions ?? []).map((a) => [a.stepId, a]));
-  const next: VersionRef | undefined = input.plan
-    ? {
-        version: input.plan.certificate.version,
-        ...(input.plan.certificate.thumbprint ? { thumbprint: input.plan.certificate.thumbprint } : {}),
-      }
-    : undefined;
-  const descriptions = new Map<string, string>();
-
-  const stages: ReportStage[] = (input.plan?.stages ?? []).map((ps) => {
-    const r = results.get(ps.index);
-    const stepResults = new Map((r?.steps ?? []).map((s) => [s.stepId, s]));
-    const targets = ps.steps.map((step): ReportTarget => {
-      descriptions.set(step.stepId, step.description);
-      const sr: StepResult | undefined = stepResults.get(step.stepId);
-      const rb = rolledBack.get(step.stepId);
-      const status: ReportTarget["status"] = rb
-        ? rb.verified
-          ? "rolledBack"
-          : "rollbackFailed"
-        : !sr
-          ? r?.status === "notStarted"
-            ? "notApplied"
-            : "pending"
-          : sr.failure
-            ? "failed"
-            : sr.write === "notApplied"
-              ? "notApplied"
-              : r?.status === "succeeded"
-                ? "verified"
-                : "applied";
-      return {
-        stepId: step.stepId,
-        kind: step.kind,
-        description: step.description,
-        status,
-        previous: previousOf(sr?.snapshot),
-        next: next ?? {},
-        probes: sr?.probes ?? [],
-        ...(sr?.failure ? { failure: sr.failure } : {}),
-      };
-    });
-    return {
-      index: ps.index,
-      stage: ps.stage,
-      status: r?.status ?? "pending",
-      ...(r?.startedAt ? { startedAt: r.startedAt } : {}),
-      ...(r?.finishedAt ? { finishedAt: r.finishedAt } : {}),
-      targets,
-      ...(r?.failure ? { failure: r.failure } : {}),
-    };
-  });
-
-  // The rollout has one "previous" only when every target that knows its version agrees on it.
-  const prevs = stages.flatMap((s) => s.targets.map((t) => t.previous)).filter((p) => p.version);
-  const previous = prevs.length > 0 && new Set(prevs.map((p) => p.version)).size === 1 ? prevs[0] : undefined;
-
+  const next = nextVersionOf(input.plan);
+  const stages = (input.plan?.stages ?? []).map((ps) =>
+    reportStage(ps, results.get(ps.index), rolledBack, next),
+  );
+  const previous = sharedPrevious(stages);
   return {
     instanceId: input.instanceId,
     runId: rolloutRunId(input.instanceId, input.startedAt),
@@ -240,20 +201,97 @@ export function assembleReport(input: AssembleReportInput): RolloutReport {
     ...(input.outcome ? { outcome: input.outcome } : {}),
     ...(input.preflight ? { preflight: input.preflight } : {}),
     stages,
-    ...(input.rollback
-      ? {
-          rollback: {
-            actions: input.rollback.actions.map((a) => ({
-              stepId: a.stepId,
-              description: descriptions.get(a.stepId) ?? a.stepId,
-              verified: a.verified,
-              ...(a.failure ? { failure: a.failure } : {}),
-              probes: a.probes ?? [],
-            })),
-            unrestorable: input.rollback.unrestorable,
-          },
-        }
-      : {}),
+    ...(input.rollback ? { rollback: reportRollback(input.rollback, input.plan) } : {}),
+  };
+}
+
+/**
+ * One stage of the plan as the report shows it, from its result so far (none before its targets
+ * were written). Pure.
+ */
+export function assembleStage(plan: Plan, stageIndex: number, result?: StageResult): ReportStage | undefined {
+  const ps = plan.stages.find((s) => s.index === stageIndex);
+  return ps && reportStage(ps, result, new Map(), nextVersionOf(plan));
+}
+
+/** The version the plan rolls out, when there is a plan. */
+function nextVersionOf(plan: Plan | undefined): VersionRef | undefined {
+  return plan
+    ? {
+        version: plan.certificate.version,
+        ...(plan.certificate.thumbprint ? { thumbprint: plan.certificate.thumbprint } : {}),
+      }
+    : undefined;
+}
+
+/** A planned stage with its result so far and the rollback of its targets. */
+function reportStage(
+  ps: PlanStage,
+  r: StageResult | undefined,
+  rolledBack: ReadonlyMap<string, RollbackAction>,
+  next: VersionRef | undefined,
+): ReportStage {
+  const stepResults = new Map((r?.steps ?? []).map((s) => [s.stepId, s]));
+  const targets = ps.steps.map((step): ReportTarget => {
+    const sr: StepResult | undefined = stepResults.get(step.stepId);
+    return {
+      stepId: step.stepId,
+      kind: step.kind,
+      description: step.description,
+      status: targetStatus(sr, r, rolledBack.get(step.stepId)),
+      previous: previousOf(sr?.snapshot),
+      next: next ?? {},
+      probes: sr?.probes ?? [],
+      ...(sr?.failure ? { failure: sr.failure } : {}),
+    };
+  });
+  return {
+    index: ps.index,
+    stage: ps.stage,
+    status: r?.status ?? "pending",
+    ...(r?.startedAt ? { startedAt: r.startedAt } : {}),
+    ...(r?.finishedAt ? { finishedAt: r.finishedAt } : {}),
+    targets,
+    ...(r?.failure ? { failure: r.failure } : {}),
+  };
+}
+
+/** A target's status from its step's result, its stage's result and its rollback, if any. */
+function targetStatus(
+  sr: StepResult | undefined,
+  r: StageResult | undefined,
+  rb: RollbackAction | undefined,
+): ReportTarget["status"] {
+  if (rb) return rb.verified ? "rolledBack" : "rollbackFailed";
+  if (!sr) return r?.status === "notStarted" ? "notApplied" : "pending";
+  if (sr.failure) return "failed";
+  if (sr.write === "notApplied") return "notApplied";
+  return r?.status === "succeeded" ? "verified" : "applied";
+}
+
+/** The rollout has one "previous" only when every target that knows its version agrees on it. */
+function sharedPrevious(stages: readonly ReportStage[]): VersionRef | undefined {
+  const prevs = stages.flatMap((s) => s.targets.map((t) => t.previous)).filter((p) => p.version);
+  return prevs.length > 0 && new Set(prevs.map((p) => p.version)).size === 1 ? prevs[0] : undefined;
+}
+
+/** The rollback part of the report, each action named by its planned step's description. */
+function reportRollback(
+  rollback: RollbackResult,
+  plan: Plan | undefined,
+): NonNullable<RolloutReport["rollback"]> {
+  const descriptions = new Map(
+    (plan?.stages ?? []).flatMap((ps) => ps.steps.map((step) => [step.stepId, step.description] as const)),
+  );
+  return {
+    actions: rollback.actions.map((a) => ({
+      stepId: a.stepId,
+      description: descriptions.get(a.stepId) ?? a.stepId,
+      verified: a.verified,
+      ...(a.failure ? { failure: a.failure } : {}),
+      probes: a.probes ?? [],
+    })),
+    unrestorable: rollback.unrestorable,
   };
 }
 

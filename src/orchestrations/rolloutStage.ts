@@ -17,7 +17,7 @@ import type { OrchestrationContext, Task } from "durable-functions";
 import { apimChangeInstanceId, fitInstanceId } from "../domain/instanceIds.js";
 import type { Plan, PlanStage } from "../domain/plan.js";
 import { CANCELLED, probeDeadlineExceeded, targetOrchestrationFailed } from "../domain/reasons.js";
-import { assembleReport, type ReportStage, type ReportTrigger } from "../domain/report.js";
+import { assembleStage, type ReportStage, type ReportTrigger } from "../domain/report.js";
 import type { ProbeEvidence, Reasoned, StageResult, StepResult } from "../domain/rollback.js";
 import { probeKey, type ProbeSpec } from "../domain/bindings.js";
 import { applyTarget, waitFailure, type ApplyTargetInput } from "./applyTarget.js";
@@ -232,17 +232,9 @@ function uniqueProbes(probes: ProbeSpec[]): ProbeSpec[] {
   return [...seen.values()];
 }
 
-/** The stage as the report shows it (custom status), from a one-stage view of the plan. */
+/** The stage as the report shows it (custom status). */
 export function liveStage(input: RolloutStageInput, result: StageResult): ReportStage | undefined {
-  const plan: Plan = { ...input.plan, stages: input.plan.stages.filter((s) => s.index === input.stageIndex) };
-  const view = assembleReport({
-    instanceId: input.rotationId,
-    certificate: input.plan.certificate,
-    trigger: input.trigger,
-    startedAt: result.startedAt ?? "",
-    plan,
-    stageResults: result.steps.length === 0 ? [] : [result],
-  }).stages[0];
+  const view = assembleStage(input.plan, input.stageIndex, result.steps.length === 0 ? undefined : result);
   // While the stage runs its result is provisional: show it as pending, its targets as applied.
   return view && !result.finishedAt ? { ...view, status: "pending" } : view;
 }

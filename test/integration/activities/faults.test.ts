@@ -13,7 +13,8 @@ import { probeEndpointsHandler } from "../../../src/activities/probeEndpoints.js
 import { publishOutcomeHandler } from "../../../src/activities/publishOutcome.js";
 import { readApimServiceHandler } from "../../../src/activities/readApimService.js";
 import { readCertificateHandler } from "../../../src/activities/readCertificate.js";
-import { recordAuditHandler, reportOf } from "../../../src/activities/recordAudit.js";
+import { recordAuditHandler } from "../../../src/activities/recordAudit.js";
+import { reportOf } from "../../../src/azure/auditTable.js";
 import { releaseLockHandler } from "../../../src/activities/releaseLock.js";
 import { resolveBindingsHandler } from "../../../src/activities/resolveBindings.js";
 import { rollbackTargetHandler } from "../../../src/activities/rollbackTarget.js";

@@ -2,14 +2,9 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { OrchestrationRuntimeStatus, type DurableOrchestrationStatus } from "durable-functions";
 import type { RotationInput } from "../../../src/orchestrations/policy.js";
-import {
-  decideEvent,
-  describeRun,
-  olderThanCurrent,
-  scheduledOccurrence,
-  startedBy,
-  type EventDecision,
-} from "../../../src/triggers/triggerSupport.js";
+import { scheduledOccurrence } from "../../../src/domain/driftTimer.js";
+import { decideEvent, olderThanCurrent, type EventDecision } from "../../../src/domain/eventDecision.js";
+import { describeRun, startedBy } from "../../../src/domain/rolloutInstance.js";
 
 const INSTANCE = "rotate:kv-contoso:edge-contoso";
 
