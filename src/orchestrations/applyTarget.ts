@@ -20,7 +20,7 @@ import type { WriteOutcome } from "../activities/contracts.js";
 import { applyChange } from "../domain/apimBatch.js";
 import type { FrontDoorProfileStep, Plan, PlanStep } from "../domain/plan.js";
 import type { Reasoned, StepResult, StepSnapshot } from "../domain/rollback.js";
-import type { RolloutPolicy } from "./policy.js";
+import { waitSettings, type RolloutPolicy } from "./policy.js";
 import { pollInstanceId, waitFor, type PollUntilOutput } from "./pollUntil.js";
 import {
   apimChange,
@@ -83,7 +83,7 @@ function* applyTargetOrchestrator(context: OrchestrationContext): Flow<ApplyTarg
           policy,
           provisionDeadlineSeconds: input.deadlineSeconds,
           pollIntervalSeconds: input.pollIntervalSeconds ?? policy.probeIntervalSeconds,
-          gatherSeconds: policy.apimGatherSeconds ?? 0,
+          gatherSeconds: waitSettings(policy).apimGatherSeconds,
           cancellable: true,
         };
         const ran = yield* awaitChildren<ApimQueueResult>(
