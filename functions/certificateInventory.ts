@@ -8,7 +8,7 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext } from "@azure/functions";
 import * as df from "durable-functions";
 import type { DurableClient } from "durable-functions";
-import { appConfig } from "../src/appConfig.js";
+import { appConfig } from "../src/config.js";
 import { INVENTORY_INSTANCE_ID, inventoryOf, inventoryReusable } from "../src/domain/inventory.js";
 import { inventoryLink, linkRequestOf } from "../src/http/links.js";
 import { json, problem } from "../src/http/responses.js";

@@ -7,7 +7,7 @@
 import type { InvocationContext, Timer } from "@azure/functions";
 import * as df from "durable-functions";
 import type { DurableClient } from "durable-functions";
-import { appConfig } from "../src/appConfig.js";
+import { appConfig } from "../src/config.js";
 import { drawJitterSeconds, scheduledOccurrence } from "../src/domain/driftTimer.js";
 import { driftScanInstanceId } from "../src/domain/instanceIds.js";
 import { rolloutPolicyFrom, type DriftScanInput } from "../src/orchestrations/policy.js";

@@ -11,7 +11,7 @@
 import type { InvocationContext } from "@azure/functions";
 import * as df from "durable-functions";
 import type { DurableClient } from "durable-functions";
-import { appConfig } from "../src/appConfig.js";
+import { appConfig } from "../src/config.js";
 import { describeSdkError } from "../src/azure/sdkErrors.js";
 import { composition } from "../src/composition.js";
 import { allowedVault, allowedVaultNames } from "../src/domain/allowedVaults.js";

@@ -20,7 +20,7 @@ import { randomUUID } from "node:crypto";
 import type { HttpRequest, HttpResponseInit, InvocationContext } from "@azure/functions";
 import * as df from "durable-functions";
 import type { DurableClient } from "durable-functions";
-import { appConfig } from "../src/appConfig.js";
+import { appConfig } from "../src/config.js";
 import {
   auditedReport,
   auditRecords,

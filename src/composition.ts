@@ -16,7 +16,7 @@ import { DefaultAzureCredential, type TokenCredential } from "@azure/identity";
 import { CertificateClient } from "@azure/keyvault-certificates";
 import { SecretClient } from "@azure/keyvault-secrets";
 import type { KubeConfig } from "@kubernetes/client-node";
-import { loadConfig, type Config } from "./config.js";
+import { appConfig, type Config } from "./config.js";
 import { kubeConfigForAks, kubeConfigFromFile } from "./kubernetes/kubeConfig.js";
 
 /** Options of {@link createComposition}; each default is stated. */
@@ -55,30 +55,26 @@ export interface Composition {
 const DEV_STORAGE =
   "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;TableEndpoint=http://127.0.0.1:10002/devstoreaccount1;";
 
-/** Builds the composition for a configuration. Nothing connects until a client is used. */
-export function createComposition(config: Config, options: CompositionOptions = {}): Composition {
-  const credential =
-    options.credential ??
-    new DefaultAzureCredential(
-      config.identity.clientId ? { managedIdentityClientId: config.identity.clientId } : {},
-    );
-  const retryOptions = options.retryOptions;
-  const memo = <T>(map: Map<string, T>, key: string, make: () => T): T => {
-    let v = map.get(key);
-    if (v === undefined) {
-      v = make();
-      map.set(key, v);
-    }
-    return v;
-  };
+/** A cache of one client per key, built on first use. */
+const memo = <T>(map: Map<string, T>, key: string, make: () => T): T => {
+  let v = map.get(key);
+  if (v === undefined) {
+    v = make();
+    map.set(key, v);
+  }
+  return v;
+};
+
+/** The Key Vault and ARM clients, one per vault URL or subscription. */
+function sdkClients(
+  config: Config,
+  credential: TokenCredential,
+  retryOptions: CompositionOptions["retryOptions"],
+): Pick<Composition, "certificateClient" | "secretClient" | "cdnClient" | "apimClient"> {
   const certClients = new Map<string, CertificateClient>();
   const secretClients = new Map<string, SecretClient>();
   const cdnClients = new Map<string, CdnManagementClient>();
   const apimClients = new Map<string, ApiManagementClient>();
-  const kubeConfigs = new Map<string, { kc: KubeConfig; expiresOn: number }>();
-  const tables = new Map<string, Promise<TableClient>>();
-  let publisher: EventGridPublisherClient<"CloudEvent"> | undefined;
-  let roots: Promise<string[]> | undefined;
   const kvOptions = {
     disableChallengeResourceVerification: config.keyVault.disableChallengeResourceVerification,
     ...(retryOptions ? { retryOptions } : {}),
@@ -89,27 +85,7 @@ export function createComposition(config: Config, options: CompositionOptions = 
     credentialScopes: [config.arm.scope],
     ...(retryOptions ? { retryOptions } : {}),
   };
-
-  const table = (name: string): Promise<TableClient> =>
-    memo(tables, name, () => {
-      const client = tableClient(config, name, credential);
-      return client
-        .createTable()
-        .then(() => client)
-        .catch((e: unknown) => {
-          tables.delete(name);
-          throw e;
-        });
-    });
-
   return {
-    config,
-    credential,
-    now: options.now ?? (() => new Date()),
-    vaultUrl(vaultName) {
-      const name = vaultName.trim().toLowerCase();
-      return config.allowedVaultUrls.find((u) => new URL(u).hostname.split(".")[0]?.toLowerCase() === name);
-    },
     certificateClient: (vaultUrl) =>
       memo(certClients, vaultUrl, () => new CertificateClient(vaultUrl, credential, kvOptions)),
     secretClient: (vaultUrl) =>
@@ -118,20 +94,74 @@ export function createComposition(config: Config, options: CompositionOptions = 
       memo(cdnClients, sub.toLowerCase(), () => new CdnManagementClient(credential, sub, armOptions)),
     apimClient: (sub) =>
       memo(apimClients, sub.toLowerCase(), () => new ApiManagementClient(credential, sub, armOptions)),
-    async kubeConfig(cluster) {
-      const key = cluster.trim().toLowerCase();
-      const cached = kubeConfigs.get(key);
-      // Renew five minutes before the token expires.
-      if (cached && cached.expiresOn - 300_000 > Date.now()) return cached.kc;
-      if (config.discovery.kubeconfigPath) {
-        const kc = kubeConfigFromFile(config.discovery.kubeconfigPath, cluster);
-        kubeConfigs.set(key, { kc, expiresOn: Number.POSITIVE_INFINITY });
-        return kc;
-      }
-      const aks = await kubeConfigForAks(cluster, credential, config.arm);
-      kubeConfigs.set(key, { kc: aks.kubeConfig, expiresOn: aks.expiresOnTimestamp });
-      return aks.kubeConfig;
+  };
+}
+
+/** Kubeconfigs per cluster: from `KUBERNETES_KUBECONFIG`, or an AKS token renewed before it expires. */
+function kubeConfigs(config: Config, credential: TokenCredential): Composition["kubeConfig"] {
+  const cache = new Map<string, { kc: KubeConfig; expiresOn: number }>();
+  return async (cluster) => {
+    const key = cluster.trim().toLowerCase();
+    const cached = cache.get(key);
+    // Renew five minutes before the token expires.
+    if (cached && cached.expiresOn - 300_000 > Date.now()) return cached.kc;
+    if (config.discovery.kubeconfigPath) {
+      const kc = kubeConfigFromFile(config.discovery.kubeconfigPath, cluster);
+      cache.set(key, { kc, expiresOn: Number.POSITIVE_INFINITY });
+      return kc;
+    }
+    const aks = await kubeConfigForAks(cluster, credential, config.arm);
+    cache.set(key, { kc: aks.kubeConfig, expiresOn: aks.expiresOnTimestamp });
+    return aks.kubeConfig;
+  };
+}
+
+/** A table of the audit storage account by name, created on first use (a failed creation is tried again next time). */
+function tables(config: Config, credential: TokenCredential): (name: string) => Promise<TableClient> {
+  const cache = new Map<string, Promise<TableClient>>();
+  return (name) =>
+    memo(cache, name, () => {
+      const client = tableClient(config, name, credential);
+      return client
+        .createTable()
+        .then(() => client)
+        .catch((e: unknown) => {
+          cache.delete(name);
+          throw e;
+        });
+    });
+}
+
+/** The roots trusted for chain validation: `TRUSTED_CA_BUNDLE_PATH`'s certificates, then Node's bundled roots. */
+function readTrustedRoots(config: Config): Promise<string[]> {
+  if (!config.trust.caBundlePath) return Promise.resolve([...rootCertificates]);
+  return readFile(config.trust.caBundlePath, "utf8").then((pem) => {
+    const extra = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
+    return [...extra, ...rootCertificates];
+  });
+}
+
+/** Builds the composition for a configuration. Nothing connects until a client is used. */
+export function createComposition(config: Config, options: CompositionOptions = {}): Composition {
+  const credential =
+    options.credential ??
+    new DefaultAzureCredential(
+      config.identity.clientId ? { managedIdentityClientId: config.identity.clientId } : {},
+    );
+  const retryOptions = options.retryOptions;
+  const table = tables(config, credential);
+  let publisher: EventGridPublisherClient<"CloudEvent"> | undefined;
+  let roots: Promise<string[]> | undefined;
+  return {
+    config,
+    credential,
+    now: options.now ?? (() => new Date()),
+    vaultUrl(vaultName) {
+      const name = vaultName.trim().toLowerCase();
+      return config.allowedVaultUrls.find((u) => new URL(u).hostname.split(".")[0]?.toLowerCase() === name);
     },
+    ...sdkClients(config, credential, retryOptions),
+    kubeConfig: kubeConfigs(config, credential),
     auditTable: () => table(config.audit.tableName),
     lockTable: () => table(`${config.audit.tableName}Locks`),
     outcomePublisher() {
@@ -144,12 +174,7 @@ export function createComposition(config: Config, options: CompositionOptions = 
       return publisher;
     },
     trustedRoots() {
-      roots ??= config.trust.caBundlePath
-        ? readFile(config.trust.caBundlePath, "utf8").then((pem) => {
-            const extra = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
-            return [...extra, ...rootCertificates];
-          })
-        : Promise.resolve([...rootCertificates]);
+      roots ??= readTrustedRoots(config);
       return roots;
     },
   };
@@ -165,15 +190,22 @@ function tableClient(config: Config, name: string, credential: TokenCredential):
   return TableClient.fromConnectionString(cs, name, insecure ? { allowInsecureConnection: true } : {});
 }
 
-let current: Composition | undefined;
+let installed: Composition | undefined;
+let built: Composition | undefined;
 
-/** The process-wide composition, built from the app settings on first use. */
+/**
+ * The process-wide composition, built from {@link appConfig} (validated once, at app start) on first
+ * use, and again only when the configuration was reloaded.
+ */
 export function composition(): Composition {
-  current ??= createComposition(loadConfig(process.env));
-  return current;
+  if (installed) return installed;
+  const config = appConfig();
+  if (built?.config !== config) built = createComposition(config);
+  return built;
 }
 
-/** Installs a composition (tests), or clears it so the next call rebuilds from the settings. */
+/** Installs a composition (tests), or clears it so the next call builds one from the app's configuration. */
 export function useComposition(c: Composition | undefined): void {
-  current = c;
+  installed = c;
+  built = undefined;
 }

@@ -488,7 +488,8 @@ export const LOCAL_ONLY_SETTINGS: readonly SettingName[] = SETTING_NAMES.filter(
   (name) => (SETTINGS[name] as SettingSpec).localOnly === true,
 );
 
-type Parsed = { [K in SettingName]: z.output<(typeof SETTINGS)[K]["schema"]> };
+/** The parsed value of every setting, by name. */
+export type SettingValues = { [K in SettingName]: z.output<(typeof SETTINGS)[K]["schema"]> };
 
 function describeProblem(name: string, raw: string | undefined, message: string, secret: boolean): string {
   const quoted = raw === undefined || raw.trim() === "" || message.includes(`'${raw.trim()}'`);
@@ -496,12 +497,18 @@ function describeProblem(name: string, raw: string | undefined, message: string,
   return `App setting ${name} ${message}${shown}.`;
 }
 
-/**
- * Reads and validates every setting. Throws a {@link ConfigurationError} naming the first bad
- * setting; its message lists every problem found, one sentence each.
- */
-export function loadConfig(env: Record<string, string | undefined>): Config {
-  const problems: { setting: string; sentence: string }[] = [];
+/** A problem with one setting: the setting and the sentence that names it. */
+interface Problem {
+  setting: string;
+  sentence: string;
+}
+
+/** Parses each setting on its own; the ones that fail give a problem each, in {@link SETTING_NAMES} order. */
+function parseSettings(env: Record<string, string | undefined>): {
+  parsed: SettingValues;
+  problems: Problem[];
+} {
+  const problems: Problem[] = [];
   const parsed: Partial<Record<SettingName, unknown>> = {};
   for (const name of SETTING_NAMES) {
     const spec: SettingSpec = SETTINGS[name];
@@ -515,8 +522,16 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       });
     }
   }
-  const p = parsed as Parsed;
+  // Fields of failed settings stay undefined; the caller throws before it reads them.
+  return { parsed: parsed as SettingValues, problems };
+}
 
+/** Rules across settings, and the audit storage connection (its name is itself a setting). */
+function checkAcross(
+  p: SettingValues,
+  env: Record<string, string | undefined>,
+): { connection?: StorageConnection; problems: Problem[] } {
+  const problems: Problem[] = [];
   if (p.AKS_CLUSTER_IDS?.length && p.KUBERNETES_NAMESPACES?.length === 0) {
     problems.push({
       setting: "KUBERNETES_NAMESPACES",
@@ -524,22 +539,20 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
         "App setting KUBERNETES_NAMESPACES is required when AKS_CLUSTER_IDS lists clusters: name the namespaces to scan.",
     });
   }
-
-  let connection: StorageConnection | undefined;
-  if (p.AUDIT_STORAGE_CONNECTION !== undefined) {
-    connection = resolveStorageConnection(p.AUDIT_STORAGE_CONNECTION, env, p.AZURE_CLIENT_ID);
-    if (connection === undefined) {
-      const n = p.AUDIT_STORAGE_CONNECTION;
-      problems.push({
-        setting: n,
-        sentence: `App setting ${n} (or ${n}__accountName or ${n}__tableServiceUri) is required for the audit table: set a connection string or an identity-based connection.`,
-      });
-    }
+  if (p.AUDIT_STORAGE_CONNECTION === undefined) return { problems };
+  const connection = resolveStorageConnection(p.AUDIT_STORAGE_CONNECTION, env, p.AZURE_CLIENT_ID);
+  if (connection === undefined) {
+    const n = p.AUDIT_STORAGE_CONNECTION;
+    problems.push({
+      setting: n,
+      sentence: `App setting ${n} (or ${n}__accountName or ${n}__tableServiceUri) is required for the audit table: set a connection string or an identity-based connection.`,
+    });
   }
+  return connection === undefined ? { problems } : { connection, problems };
+}
 
-  const first = problems[0];
-  if (first) throw new ConfigurationError(problems.map((x) => x.sentence).join(" "), first.setting);
-
+/** The typed configuration from settings that all parsed. */
+function assemble(p: SettingValues, connection: StorageConnection): Config {
   const armEndpoint = p.ARM_ENDPOINT.replace(/\/+$/, "");
   const armAudience = (p.ARM_AUDIENCE ?? armEndpoint).replace(/\/+$/, "");
   const config: Config = {
@@ -553,11 +566,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     arm: { endpoint: armEndpoint, audience: armAudience, scope: `${armAudience}/.default` },
     keyVault: { disableChallengeResourceVerification: p.KEY_VAULT_DISABLE_CHALLENGE_RESOURCE_VERIFICATION },
     outcomeTopic: { endpoint: p.OUTCOME_TOPIC_ENDPOINT },
-    audit: {
-      tableName: p.AUDIT_TABLE_NAME,
-      connectionName: p.AUDIT_STORAGE_CONNECTION,
-      connection: connection!,
-    },
+    audit: { tableName: p.AUDIT_TABLE_NAME, connectionName: p.AUDIT_STORAGE_CONNECTION, connection },
     drift: { schedule: p.DRIFT_SCHEDULE, jitterSeconds: p.DRIFT_JITTER_SECONDS, mode: p.DRIFT_MODE },
     probes: {
       intervalSeconds: p.PROBE_INTERVAL_SECONDS,
@@ -589,6 +598,47 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   if (p.AZURE_CLIENT_ID !== undefined) config.identity.clientId = p.AZURE_CLIENT_ID;
   if (p.TRUSTED_CA_BUNDLE_PATH !== undefined) config.trust.caBundlePath = p.TRUSTED_CA_BUNDLE_PATH;
   return config;
+}
+
+/**
+ * Reads and validates every setting. Throws a {@link ConfigurationError} naming the first bad
+ * setting; its message lists every problem found, one sentence each.
+ */
+export function loadConfig(env: Record<string, string | undefined>): Config {
+  const { parsed, problems } = parseSettings(env);
+  const across = checkAcross(parsed, env);
+  const all = [...problems, ...across.problems];
+  const first = all[0];
+  if (first) throw new ConfigurationError(all.map((x) => x.sentence).join(" "), first.setting);
+  return assemble(parsed, across.connection!);
+}
+
+/**
+ * The value a setting takes when it is unset: its default in the settings table, the one source of
+ * every default. Throws for a setting that has none (a required one).
+ */
+export function settingDefault<N extends SettingName>(name: N): SettingValues[N] {
+  const result = (SETTINGS[name] as SettingSpec).schema.safeParse(undefined);
+  if (!result.success) throw new Error(`App setting ${name} has no default: it is required.`);
+  return result.data as SettingValues[N];
+}
+
+let loaded: Config | undefined;
+
+/**
+ * The app's configuration, read from `process.env` and validated on first use, then cached for the
+ * process. The app loads it at start (functions/appStart.ts), so a bad setting stops the app before
+ * any trigger runs; everything else (triggers, the composition root) reads it through here. Throws a
+ * {@link ConfigurationError} naming the setting.
+ */
+export function appConfig(): Config {
+  loaded ??= loadConfig(process.env);
+  return loaded;
+}
+
+/** Forgets the cached configuration, so the next {@link appConfig} reads the settings again (app start, tests). */
+export function resetAppConfig(): void {
+  loaded = undefined;
 }
 
 /**

@@ -57,108 +57,118 @@ const unknown = (message: string): Configured => ({ configured: { status: "unkno
 /** Reads what the binding's resource is configured with. Throws SDK errors for the caller to classify. */
 export async function readConfigured(c: Composition, b: Binding): Promise<Configured> {
   switch (b.kind) {
-    case "kubernetesSecret": {
-      const s = await readSecret(kubeApis(await c.kubeConfig(b.cluster)), b.namespace, b.secretName);
-      if (!s) return unknown(`Secret ${b.namespace}/${b.secretName} does not exist.`);
-      const k = carried(s, b.role);
-      const claimed = s.metadata?.annotations?.[VERSION_ANNOTATION];
-      if (b.role === "tls" && !k.version && claimed && k.thumbprint) {
-        // Our annotations name a version but tls.crt holds another leaf (replaced by hand): the
-        // Secret is configured with whatever version that leaf is, or with none of this certificate.
-        const actual = await vaultVersionOf(
-          c,
-          b.certificate.vaultName,
-          b.certificate.certificateName,
-          k.thumbprint,
-        );
-        return {
-          configured: {
-            status: "version",
-            version:
-              actual ??
-              `none (tls.crt holds ${k.thumbprint}, no version of ${b.certificate.certificateName}; the annotation says ${claimed})`,
-          },
-          thumbprint: k.thumbprint,
-        };
-      }
-      if (b.role === "ca") {
-        return k.version
-          ? {
-              configured: { status: "version", version: k.version },
-              ...(k.thumbprint ? { thumbprint: k.thumbprint } : {}),
-            }
-          : unknown(`Secret ${b.namespace}/${b.secretName} names no vault version.`);
-      }
-      if (k.version)
-        return {
-          configured: { status: "version", version: k.version },
-          ...(k.thumbprint ? { thumbprint: k.thumbprint } : {}),
-        };
-      return {
-        ...unknown(`Secret ${b.namespace}/${b.secretName} names no vault version.`),
-        ...(k.thumbprint ? { thumbprint: k.thumbprint } : {}),
-      };
-    }
-    case "apimHostname": {
-      const id = apimServiceId(b.serviceId);
-      const svc = await c.apimClient(id.subscriptionId).apiManagementService.get(id.resourceGroup, id.name);
-      const h = (svc.hostnameConfigurations ?? []).find(
-        (e) =>
-          e.type.toLowerCase() === b.hostnameType.toLowerCase() &&
-          e.hostName.toLowerCase() === b.hostName.toLowerCase(),
-      );
-      const ref = parseVaultUrlReference(h?.keyVaultId);
-      if (!ref) return unknown(`APIM ${id.name} hostname ${b.hostName} references no Key Vault secret.`);
-      const thumbprint =
-        h?.certificate?.thumbprint?.toUpperCase() ??
-        (await vaultThumbprint(c, ref.vaultName, ref.certificateName, ref.version));
-      return {
-        configured: ref.version ? { status: "version", version: ref.version } : { status: "latest" },
-        ...(thumbprint ? { thumbprint } : {}),
-      };
-    }
-    case "apimCertificate": {
-      const id = apimServiceId(b.serviceId);
-      const e = await c
-        .apimClient(id.subscriptionId)
-        .certificate.get(id.resourceGroup, id.name, b.certificateId);
-      const ref = parseVaultUrlReference(e.keyVault?.secretIdentifier);
-      if (!ref)
-        return unknown(`APIM ${id.name} certificate ${b.certificateId} references no Key Vault secret.`);
-      const thumbprint =
-        e.thumbprint?.toUpperCase() ??
-        (await vaultThumbprint(c, ref.vaultName, ref.certificateName, ref.version));
-      return {
-        configured: ref.version ? { status: "version", version: ref.version } : { status: "latest" },
-        ...(thumbprint ? { thumbprint } : {}),
-      };
-    }
-    case "frontDoorSecret": {
-      const p = frontDoorProfileId(b.profileId);
-      const client = c.cdnClient(p.subscriptionId);
-      // The secret the domains use now (after a rollout it is no longer the discovered one).
-      const first = b.customDomains[0];
-      const secretName = first
-        ? ((await domainSecret(client, p, first.name)).secretName ?? b.secretName)
-        : b.secretName;
-      const s = await secretInfo(client, p, secretName);
-      const ref = parseVaultArmReference(s.secretSourceId, s.secretVersion);
-      if (!ref) return unknown(`Front Door secret ${secretName} references no Key Vault secret.`);
-      const thumbprint =
-        s.thumbprint?.toUpperCase() ??
-        (await vaultThumbprint(
-          c,
-          ref.vaultName,
-          ref.certificateName,
-          s.useLatestVersion ? undefined : ref.version,
-        ));
-      return {
-        configured:
-          s.useLatestVersion || !ref.version
-            ? { status: "latest" }
-            : { status: "version", version: ref.version },
-        ...(thumbprint ? { thumbprint } : {}),
-      };
-    }
+    case "kubernetesSecret":
+      return readSecretConfigured(c, b);
+    case "apimHostname":
+      return readApimHostnameConfigured(c, b);
+    case "apimCertificate":
+      return readApimCertificateConfigured(c, b);
+    case "frontDoorSecret":
+      return readFrontDoorConfigured(c, b);
   }
+}
+
+type BindingOf<K extends Binding["kind"]> = Extract<Binding, { kind: K }>;
+
+const withThumbprint = (
+  configured: Configured["configured"],
+  thumbprint: string | undefined,
+): Configured => ({
+  configured,
+  ...(thumbprint ? { thumbprint } : {}),
+});
+
+/** A Secret: the version our annotations name while tls.crt's leaf agrees, else the version that leaf is. */
+async function readSecretConfigured(c: Composition, b: BindingOf<"kubernetesSecret">): Promise<Configured> {
+  const s = await readSecret(kubeApis(await c.kubeConfig(b.cluster)), b.namespace, b.secretName);
+  if (!s) return unknown(`Secret ${b.namespace}/${b.secretName} does not exist.`);
+  const k = carried(s, b.role);
+  const claimed = s.metadata?.annotations?.[VERSION_ANNOTATION];
+  if (b.role === "tls" && !k.version && claimed && k.thumbprint) {
+    // Our annotations name a version but tls.crt holds another leaf (replaced by hand): the
+    // Secret is configured with whatever version that leaf is, or with none of this certificate.
+    const actual = await vaultVersionOf(
+      c,
+      b.certificate.vaultName,
+      b.certificate.certificateName,
+      k.thumbprint,
+    );
+    return {
+      configured: {
+        status: "version",
+        version:
+          actual ??
+          `none (tls.crt holds ${k.thumbprint}, no version of ${b.certificate.certificateName}; the annotation says ${claimed})`,
+      },
+      thumbprint: k.thumbprint,
+    };
+  }
+  if (k.version) return withThumbprint({ status: "version", version: k.version }, k.thumbprint);
+  const none = unknown(`Secret ${b.namespace}/${b.secretName} names no vault version.`);
+  // A client-CA bundle's annotated thumbprint is of a leaf it does not hold: not reported without a version.
+  return b.role === "ca" ? none : { ...none, ...(k.thumbprint ? { thumbprint: k.thumbprint } : {}) };
+}
+
+/** An APIM hostname: the Key Vault reference of its entry (versionless: latest). */
+async function readApimHostnameConfigured(c: Composition, b: BindingOf<"apimHostname">): Promise<Configured> {
+  const id = apimServiceId(b.serviceId);
+  const svc = await c.apimClient(id.subscriptionId).apiManagementService.get(id.resourceGroup, id.name);
+  const h = (svc.hostnameConfigurations ?? []).find(
+    (e) =>
+      e.type.toLowerCase() === b.hostnameType.toLowerCase() &&
+      e.hostName.toLowerCase() === b.hostName.toLowerCase(),
+  );
+  const ref = parseVaultUrlReference(h?.keyVaultId);
+  if (!ref) return unknown(`APIM ${id.name} hostname ${b.hostName} references no Key Vault secret.`);
+  const thumbprint =
+    h?.certificate?.thumbprint?.toUpperCase() ??
+    (await vaultThumbprint(c, ref.vaultName, ref.certificateName, ref.version));
+  return withThumbprint(
+    ref.version ? { status: "version", version: ref.version } : { status: "latest" },
+    thumbprint,
+  );
+}
+
+/** An APIM certificate entity: its Key Vault reference (versionless: latest). */
+async function readApimCertificateConfigured(
+  c: Composition,
+  b: BindingOf<"apimCertificate">,
+): Promise<Configured> {
+  const id = apimServiceId(b.serviceId);
+  const e = await c.apimClient(id.subscriptionId).certificate.get(id.resourceGroup, id.name, b.certificateId);
+  const ref = parseVaultUrlReference(e.keyVault?.secretIdentifier);
+  if (!ref) return unknown(`APIM ${id.name} certificate ${b.certificateId} references no Key Vault secret.`);
+  const thumbprint =
+    e.thumbprint?.toUpperCase() ??
+    (await vaultThumbprint(c, ref.vaultName, ref.certificateName, ref.version));
+  return withThumbprint(
+    ref.version ? { status: "version", version: ref.version } : { status: "latest" },
+    thumbprint,
+  );
+}
+
+/** A Front Door profile: the secret its domains use now, and the vault version that secret pins (or latest). */
+async function readFrontDoorConfigured(c: Composition, b: BindingOf<"frontDoorSecret">): Promise<Configured> {
+  const p = frontDoorProfileId(b.profileId);
+  const client = c.cdnClient(p.subscriptionId);
+  // The secret the domains use now (after a rollout it is no longer the discovered one).
+  const first = b.customDomains[0];
+  const secretName = first
+    ? ((await domainSecret(client, p, first.name)).secretName ?? b.secretName)
+    : b.secretName;
+  const s = await secretInfo(client, p, secretName);
+  const ref = parseVaultArmReference(s.secretSourceId, s.secretVersion);
+  if (!ref) return unknown(`Front Door secret ${secretName} references no Key Vault secret.`);
+  const thumbprint =
+    s.thumbprint?.toUpperCase() ??
+    (await vaultThumbprint(
+      c,
+      ref.vaultName,
+      ref.certificateName,
+      s.useLatestVersion ? undefined : ref.version,
+    ));
+  return withThumbprint(
+    s.useLatestVersion || !ref.version ? { status: "latest" } : { status: "version", version: ref.version },
+    thumbprint,
+  );
 }

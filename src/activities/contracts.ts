@@ -12,7 +12,7 @@
  * resource — reason + message).
  */
 import type { Binding, CertificateRef, ProbeSpec, Stage } from "../domain/bindings.js";
-import type { DriftVerdict, BindingObservation, VaultCurrent } from "../domain/drift.js";
+import type { BindingObservation } from "../domain/drift.js";
 import type { ApimChange, BatchOutcome } from "../domain/apimBatch.js";
 import type { FrontDoorProfileStep, KubernetesSecretStep, PlanCertificate } from "../domain/plan.js";
 import type { DeployedThumbprint, PreflightPolicy, PreflightResult } from "../domain/preflight.js";
@@ -352,10 +352,3 @@ export interface ObserveBindingInput {
   binding: Binding;
 }
 export type ObserveBindingOutput = BindingObservation;
-
-/** Input of the `driftScan` orchestration's per-certificate judgement (pure, in the orchestrator). */
-export interface DriftCertificateSummary {
-  certificate: CertificateRef;
-  vault: VaultCurrent;
-  verdicts: DriftVerdict[];
-}

@@ -1,6 +1,6 @@
 /**
  * Activity `rollbackTarget`: applies one rollback action — restore a Secret from its backup (or a
- * vault version, or delete it), or repoint Front Door domains at their previous secrets and delete
+ * vault version, or delete it; `planSecretRestore` in src/domain/secretWrite.ts decides which), or repoint Front Door domains at their previous secrets and delete
  * the secret created for the new version once nothing references it. (APIM entries go back through
  * the service's update queue: see src/orchestrations/apimChange.ts.)
  */
@@ -10,7 +10,9 @@ import { composition, type Composition } from "../composition.js";
 import { frontDoorProfileId, domainSecret, repointDomain } from "../azure/frontDoor.js";
 import { withCertificateMaterial } from "../azure/keyVault.js";
 import { busyResult, describeSdkError, retriable } from "../azure/sdkErrors.js";
-import type { FrontDoorRollbackAction, KubernetesRollbackAction } from "../domain/rollback.js";
+import type { V1Secret } from "@kubernetes/client-node";
+import type { FrontDoorRollbackAction, KubernetesRollbackAction, Reasoned } from "../domain/rollback.js";
+import { planSecretRestore, rollbackMarker, type SecretRestorePlan } from "../domain/secretWrite.js";
 import {
   backupOwner,
   carried,
@@ -19,6 +21,7 @@ import {
   withContent,
 } from "../kubernetes/secretContent.js";
 import {
+  CERTIFICATE_ANNOTATION,
   ROTATION_ANNOTATION,
   THUMBPRINT_ANNOTATION,
   VERSION_ANNOTATION,
@@ -27,6 +30,7 @@ import {
   readSecret,
   replaceSecret,
   restartDeployment,
+  type KubeApis,
 } from "../kubernetes/tlsSecrets.js";
 import type { RollbackTargetInput, RollbackTargetOutput } from "./contracts.js";
 import type { TypedActivity } from "./typed.js";
@@ -36,6 +40,70 @@ const KEYS = (a: { writeTls: boolean; writeCa: boolean }) => [
   ...(a.writeCa ? ["ca.crt"] : []),
 ];
 
+/** The certificate a Secret's binding annotation names (`vault/certificate`), when it names one. */
+function annotatedCertificate(s: V1Secret): { vaultName: string; certificateName: string } | undefined {
+  const [vaultName, certificateName] = s.metadata?.annotations?.[CERTIFICATE_ANNOTATION]?.split("/") ?? [];
+  return vaultName && certificateName ? { vaultName, certificateName } : undefined;
+}
+
+/** Reads the Secret (and the backup a backup restore names) and decides the rollback. */
+async function readAndPlan(c: Composition, apis: KubeApis, a: KubernetesRollbackAction, rotationId: string) {
+  const role = a.writeTls ? "tls" : "ca";
+  const current = await readSecret(apis, a.namespace, a.secretName);
+  const backupName = a.restore.from === "backupSecret" ? a.restore.secretName : undefined;
+  const backup = current && backupName ? await readSecret(apis, a.namespace, backupName) : undefined;
+  const writtenBy = current?.metadata?.annotations?.[ROTATION_ANNOTATION];
+  const resourceVersion = current?.metadata?.resourceVersion;
+  const certificate = current ? annotatedCertificate(current) : undefined;
+  const plan = planSecretRestore({
+    action: a,
+    rotationId,
+    ...(current
+      ? {
+          secret: {
+            carried: carried(current, role),
+            ...(writtenBy ? { writtenBy } : {}),
+            ...(resourceVersion ? { resourceVersion } : {}),
+            ...(certificate ? { certificate } : {}),
+          },
+        }
+      : {}),
+    ...(backupName
+      ? { backup: { owner: backupOwner(backup, a.secretName), carried: carried(backup, role) } }
+      : {}),
+    vaultUrl: (name) => c.vaultUrl(name),
+    names: {
+      secret: `${a.namespace}/${a.secretName}`,
+      ...(backupName ? { backup: `${a.namespace}/${backupName}` } : {}),
+    },
+  });
+  return { current, backup, plan };
+}
+
+/** The data keys to put back, and the version and thumbprint they carry, from the backup or a vault version. */
+async function restoredContent(
+  c: Composition,
+  a: KubernetesRollbackAction,
+  plan: Extract<SecretRestorePlan, { action: "restoreFromBackup" | "restoreFromVault" }>,
+  backup: V1Secret | undefined,
+): Promise<{ data: Record<string, string>; version?: string; thumbprint?: string } | Reasoned> {
+  if (plan.action === "restoreFromBackup") {
+    const data = Object.fromEntries(
+      KEYS(a).flatMap((k) => (backup?.data?.[k] !== undefined ? [[k, backup.data[k]!]] : [])),
+    );
+    return { data, ...plan.carried };
+  }
+  const built = await withCertificateMaterial(
+    c.secretClient(plan.vaultUrl),
+    plan.certificateName,
+    plan.version,
+    (m) => ({ d: secretData(m, a.writeTls, a.writeCa), t: leafThumbprint(m.chainPem[0]) }),
+  );
+  if ("problem" in built) return built.problem;
+  if ("reason" in built.d) return built.d;
+  return { data: built.d.data, version: plan.version, ...(built.t ? { thumbprint: built.t } : {}) };
+}
+
 async function rollbackKubernetes(
   c: Composition,
   a: KubernetesRollbackAction,
@@ -43,103 +111,31 @@ async function rollbackKubernetes(
 ): Promise<RollbackTargetOutput> {
   const apis = kubeApis(await c.kubeConfig(a.cluster));
   const where = `Secret ${a.namespace}/${a.secretName}`;
-  const current = await readSecret(apis, a.namespace, a.secretName);
-  if (a.restore.from === "delete") {
-    if (
-      current &&
-      a.expectedResourceVersion &&
-      current.metadata?.resourceVersion !== a.expectedResourceVersion
-    ) {
-      return {
-        status: "failed",
-        write: "notApplied",
-        reason: "ModifiedSinceWrite",
-        message: `${where} was changed by someone else after our write; it was left alone.`,
-      };
-    }
-    await deleteSecret(apis, a.namespace, a.secretName);
-    return { status: "applied", snapshot: undefined, detail: `${where} deleted (it did not exist before)` };
-  }
-  if (!current) {
-    return {
-      status: "failed",
-      write: "notApplied",
-      reason: "SecretMissing",
-      message: `${where} no longer exists.`,
-    };
-  }
-  if (a.expectedResourceVersion && current.metadata?.resourceVersion !== a.expectedResourceVersion) {
-    // Already restored by a previous attempt of this action?
-    const restoredBy = current.metadata?.annotations?.[ROTATION_ANNOTATION];
-    if (restoredBy === `${rotationId}:rollback`)
+  const { current, backup, plan } = await readAndPlan(c, apis, a, rotationId);
+  switch (plan.action) {
+    case "refuse":
+      return { status: "failed", write: "notApplied", reason: plan.reason, message: plan.message };
+    case "alreadyRestored":
       return { status: "applied", snapshot: undefined, detail: "already restored" };
-    return {
-      status: "failed",
-      write: "notApplied",
-      reason: "ModifiedSinceWrite",
-      message: `${where} was changed by someone else after our write; it was left alone.`,
-    };
+    case "delete":
+      await deleteSecret(apis, a.namespace, a.secretName);
+      return { status: "applied", snapshot: undefined, detail: `${where} deleted (it did not exist before)` };
   }
-  let data: Record<string, string>;
-  let version: string | undefined;
-  let thumbprint: string | undefined;
-  if (a.restore.from === "backupSecret") {
-    const backup = await readSecret(apis, a.namespace, a.restore.secretName);
-    if (!backup)
-      return {
-        status: "failed",
-        write: "notApplied",
-        reason: "BackupMissing",
-        message: `The backup Secret ${a.namespace}/${a.restore.secretName} is gone.`,
-      };
-    // Only a backup this run made holds the state before it.
-    const owner = backupOwner(backup, a.secretName);
-    if (owner.kind !== "ours" || owner.rotationId !== rotationId)
-      return {
-        status: "failed",
-        write: "notApplied",
-        reason: owner.kind === "ours" ? "BackupFromAnotherRotation" : "BackupNotOurs",
-        message: `The Secret ${a.namespace}/${a.restore.secretName} is ${owner.kind === "ours" ? `a backup made by another rotation run (${owner.rotationId ?? "unnamed"})` : "not a backup this control plane made"}, so ${where} was not restored from it.`,
-      };
-    data = Object.fromEntries(
-      KEYS(a).flatMap((k) => (backup.data?.[k] !== undefined ? [[k, backup.data[k]!]] : [])),
-    );
-    ({ version, thumbprint } = carried(backup, a.writeTls ? "tls" : "ca"));
-  } else {
-    const vaultName = current.metadata?.annotations?.["cert-rotation.e2e/certificate"]?.split("/")[0];
-    const certName = current.metadata?.annotations?.["cert-rotation.e2e/certificate"]?.split("/")[1];
-    const vaultUrl = vaultName ? c.vaultUrl(vaultName) : undefined;
-    if (!vaultUrl || !certName)
-      return {
-        status: "failed",
-        write: "notApplied",
-        reason: "PreviousVersionUnknown",
-        message: `${where} names no allowed vault certificate.`,
-      };
-    const restoreVersion = a.restore.version;
-    const built = await withCertificateMaterial(c.secretClient(vaultUrl), certName, restoreVersion, (m) => ({
-      d: secretData(m, a.writeTls, a.writeCa),
-      t: leafThumbprint(m.chainPem[0]),
-    }));
-    if ("problem" in built) return { status: "failed", write: "notApplied", ...built.problem };
-    if ("reason" in built.d) return { status: "failed", write: "notApplied", ...built.d };
-    data = built.d.data;
-    version = restoreVersion;
-    thumbprint = built.t;
-  }
+  const content = await restoredContent(c, a, plan, backup);
+  if ("reason" in content) return { status: "failed", write: "notApplied", ...content };
   await replaceSecret(
     apis,
-    withContent(current, data, {
-      [VERSION_ANNOTATION]: version,
-      [THUMBPRINT_ANNOTATION]: thumbprint,
-      [ROTATION_ANNOTATION]: `${rotationId}:rollback`,
+    withContent(current!, content.data, {
+      [VERSION_ANNOTATION]: content.version,
+      [THUMBPRINT_ANNOTATION]: content.thumbprint,
+      [ROTATION_ANNOTATION]: rollbackMarker(rotationId),
     }),
   );
   for (const d of a.restartDeployments) await restartDeployment(apis, a.namespace, d, c.now());
   return {
     status: "applied",
     snapshot: undefined,
-    detail: `${where} restored${version ? ` to ${version}` : ""}`,
+    detail: `${where} restored${content.version ? ` to ${content.version}` : ""}`,
   };
 }
 

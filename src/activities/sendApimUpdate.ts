@@ -15,7 +15,8 @@
  * alone when it went with others (one bad certificate does not fail the others).
  */
 import type { InvocationContext } from "@azure/functions";
-import type { HostnameConfiguration } from "@azure/arm-apimanagement";
+import type { ApiManagementClient, HostnameConfiguration } from "@azure/arm-apimanagement";
+import type { TableClient } from "@azure/data-tables";
 import * as df from "durable-functions";
 import { composition, type Composition } from "../composition.js";
 import {
@@ -71,16 +72,7 @@ export async function sendApimUpdateHandler(
     // 1. The service as it is; changes naming entries it lacks fail on their own.
     const service = await client.apiManagementService.get(id.resourceGroup, id.name);
     const current = service.hostnameConfigurations ?? [];
-    for (const q of batch) {
-      const missing = q.change.hostnames.filter((h) => !current.some((e) => isEntry(e, h)));
-      if (!missing.length) continue;
-      await replaceChange(table, input.serviceId, q, {
-        state: "failed",
-        reason: "HostnameNotFound",
-        message: `APIM ${id.name} has no hostname ${missing.map((m) => `${m.type} ${m.hostName}`).join(", ")}.`,
-      });
-    }
-    batch = batch.filter((q) => q.change.hostnames.every((h) => current.some((e) => isEntry(e, h))));
+    batch = await failMissingHostnames(table, input.serviceId, batch, current);
     if (!batch.length) return { status: "empty" };
     const differs = (q: StoredChange) =>
       q.change.hostnames.some((h) => current.find((e) => isEntry(e, h))?.keyVaultId !== h.keyVaultId);
@@ -92,15 +84,7 @@ export async function sendApimUpdateHandler(
     }
 
     // 2. Snapshots first, then the claims.
-    const entities = new Map<string, { secretIdentifier?: string; thumbprint?: string }>();
-    for (const q of batch)
-      for (const cert of q.change.certificates) {
-        const e = await client.certificate.get(id.resourceGroup, id.name, cert.certificateId);
-        entities.set(cert.certificateId, {
-          ...(e.keyVault?.secretIdentifier ? { secretIdentifier: e.keyVault.secretIdentifier } : {}),
-          ...(e.thumbprint ? { thumbprint: e.thumbprint.toUpperCase() } : {}),
-        });
-      }
+    const entities = await readEntities(client, id, batch);
     for (const q of batch)
       if (q.change.kind === "apply")
         await keepSnapshotOnce(c, q.change.rotationId, q.change.stepId, before(q.change, current, entities));
@@ -146,6 +130,48 @@ export async function sendApimUpdateHandler(
     }
     throw retriable(f);
   }
+}
+
+/** Fails the changes of the batch that name hostname entries the service lacks; answers the others. */
+async function failMissingHostnames(
+  table: TableClient,
+  serviceId: string,
+  batch: StoredChange[],
+  current: readonly HostnameConfiguration[],
+): Promise<StoredChange[]> {
+  const name = apimServiceId(serviceId).name;
+  const kept: StoredChange[] = [];
+  for (const q of batch) {
+    const missing = q.change.hostnames.filter((h) => !current.some((e) => isEntry(e, h)));
+    if (!missing.length) {
+      kept.push(q);
+      continue;
+    }
+    await replaceChange(table, serviceId, q, {
+      state: "failed",
+      reason: "HostnameNotFound",
+      message: `APIM ${name} has no hostname ${missing.map((m) => `${m.type} ${m.hostName}`).join(", ")}.`,
+    });
+  }
+  return kept;
+}
+
+/** The certificate entities the batch repoints, as they are now (the snapshot of each). */
+async function readEntities(
+  client: ApiManagementClient,
+  id: ReturnType<typeof apimServiceId>,
+  batch: StoredChange[],
+): Promise<Map<string, { secretIdentifier?: string; thumbprint?: string }>> {
+  const entities = new Map<string, { secretIdentifier?: string; thumbprint?: string }>();
+  for (const q of batch)
+    for (const cert of q.change.certificates) {
+      const e = await client.certificate.get(id.resourceGroup, id.name, cert.certificateId);
+      entities.set(cert.certificateId, {
+        ...(e.keyVault?.secretIdentifier ? { secretIdentifier: e.keyVault.secretIdentifier } : {}),
+        ...(e.thumbprint ? { thumbprint: e.thumbprint.toUpperCase() } : {}),
+      });
+    }
+  return entities;
 }
 
 /** Fails the pending changes of rollouts that are gone, so no update ever carries them. */

@@ -140,13 +140,6 @@ export function pickBatch(queued: readonly QueuedApimChange[], updateId: string)
   return batch;
 }
 
-/** Every hostname entry the batch sets, as the provisioning check expects it. */
-export function expectedHostnames(
-  batch: readonly ApimChange[],
-): { type: string; hostName: string; keyVaultId: string }[] {
-  return batch.flatMap((c) => c.hostnames);
-}
-
 /** How a batch's update ended, as its sender saw it. */
 export type BatchOutcome =
   | { status: "done" }

@@ -112,8 +112,6 @@ export interface KubernetesSecretBinding extends BindingCommon {
 /** A target that serves a Key Vault certificate. */
 export type Binding =
   FrontDoorSecretBinding | ApimHostnameBinding | ApimCertificateBinding | KubernetesSecretBinding;
-/** The kinds of binding. */
-export type BindingKind = Binding["kind"];
 
 /** What a probe of an endpoint expects. */
 export type ProbeExpectation =

@@ -78,20 +78,20 @@ export interface DriftVerdict {
 
 /** Options of the drift decision. */
 export interface DriftOptions {
-  /** `repair` starts rollouts; `report` only reports. Default `repair`. */
-  mode?: "repair" | "report";
+  /** `DRIFT_MODE`: `repair` starts rollouts; `report` only reports. */
+  mode: "repair" | "report";
   /** A rollout of this certificate is already running: report only, it may be mid-propagation. */
   rolloutInProgress?: boolean;
   /**
    * `PREFLIGHT_MIN_VALIDITY_DAYS`: a current version that expires sooner than this needs renewing
-   * (and no rollout of it would pass preflight). Without it only an expired version counts.
+   * (and no rollout of it would pass preflight). 0: only an expired version counts.
    */
-  minRemainingValidityDays?: number;
+  minRemainingValidityDays: number;
   /**
    * Whether the drift scan may renew: `RENEW_ON_NEAR_EXPIRY` and an issuer Key Vault renews by
-   * itself (Self or integrated CA). Without it an expiring version is only reported. Default false.
+   * itself (Self or integrated CA). When false an expiring version is only reported.
    */
-  renew?: boolean;
+  renew: boolean;
 }
 
 const DAY_MS = 86_400_000;
@@ -100,7 +100,7 @@ const DAY_MS = 86_400_000;
 export function vaultExpiry(
   vault: VaultCurrent,
   now: Date,
-  minRemainingValidityDays = 0,
+  minRemainingValidityDays: number,
 ): { reason: "VaultVersionExpired" | "ExpiringSoon"; message: string } | undefined {
   if (!vault.notAfter) return undefined;
   const notAfter = new Date(vault.notAfter).getTime();
@@ -195,7 +195,7 @@ export function judgeDrift(
   obs: BindingObservation,
   vault: VaultCurrent,
   now: Date,
-  options: DriftOptions = {},
+  options: DriftOptions,
 ): DriftVerdict {
   const classified = classifyBinding(obs, vault);
   const expiry = vaultExpiry(vault, now, options.minRemainingValidityDays);
@@ -272,7 +272,7 @@ export function decideDriftRepair(
   observations: readonly BindingObservation[],
   vault: VaultCurrent,
   now: Date,
-  options: DriftOptions = {},
+  options: DriftOptions,
 ): DriftDecision {
   const verdicts = observations.map((o) => judgeDrift(o, vault, now, options));
   const renew = verdicts.filter((v) => v.action === "renew");

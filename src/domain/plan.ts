@@ -38,26 +38,19 @@ export interface PlanCertificate {
   thumbprint?: string;
 }
 
-/** How stages are ordered and how long each may take to show the new certificate. */
+/**
+ * How stages are ordered and how long each may take to show the new certificate. The caller gives
+ * every value (the rollout policy, from the app settings `STAGE_ORDER`, `PROBE_DEADLINE_*_SECONDS`
+ * and `PROBE_INTERVAL_SECONDS`, whose defaults live in src/config.ts); planning invents none.
+ */
 export interface StagePolicy {
-  /** Stage order. Default `["kubernetes", "apim", "frontDoor"]` (inner to outer). */
+  /** Stage order. */
   order: readonly Stage[];
-  /**
-   * Seconds after a stage's writes within which every endpoint must serve the new certificate.
-   * Default: kubernetes 600, apim 5400 (infrastructure updates take 15 minutes or more),
-   * frontDoor 21600 (edge propagation).
-   */
+  /** Seconds after a stage's writes within which every endpoint must serve the new certificate. */
   probeDeadlineSeconds: Readonly<Record<Stage, number>>;
-  /** Seconds between probes of a stage. Default: kubernetes 10, apim 30, frontDoor 60. */
+  /** Seconds between probes of a stage. */
   probeIntervalSeconds: Readonly<Record<Stage, number>>;
 }
-
-/** The defaults documented on {@link StagePolicy}. */
-export const DEFAULT_STAGE_POLICY: StagePolicy = {
-  order: STAGES,
-  probeDeadlineSeconds: { kubernetes: 600, apim: 5400, frontDoor: 21600 },
-  probeIntervalSeconds: { kubernetes: 10, apim: 30, frontDoor: 60 },
-};
 
 interface StepCommon {
   /** Unique within the plan; stable for the same bindings. */
@@ -145,7 +138,7 @@ export type BuildPlanResult =
 export interface BuildPlanInput {
   certificate: PlanCertificate;
   bindings: readonly Binding[];
-  policy?: Partial<StagePolicy>;
+  policy: StagePolicy;
   dryRun?: boolean;
 }
 
@@ -168,60 +161,51 @@ const uniqueProbes = (probes: ProbeSpec[]): ProbeSpec[] => {
   return [...seen.values()];
 };
 
-/** Builds the stages of a rollout. Pure; refuses rather than guesses when the input does not add up. */
-export function buildPlan(input: BuildPlanInput): BuildPlanResult {
-  const policy: StagePolicy = {
-    order: input.policy?.order ?? DEFAULT_STAGE_POLICY.order,
-    probeDeadlineSeconds: {
-      ...DEFAULT_STAGE_POLICY.probeDeadlineSeconds,
-      ...input.policy?.probeDeadlineSeconds,
-    },
-    probeIntervalSeconds: {
-      ...DEFAULT_STAGE_POLICY.probeIntervalSeconds,
-      ...input.policy?.probeIntervalSeconds,
-    },
-  };
-  const cert = input.certificate;
-  const ref = { vaultName: cert.vaultName, certificateName: cert.certificateName };
+type PlanRefusal = Extract<BuildPlanResult, { ok: false }>;
 
-  // 1. Sanity: bindings present, all for this certificate, stage order usable.
-  if (input.bindings.length === 0) {
-    return {
-      ok: false,
-      reason: "NoBindings",
-      message: `No target is bound to ${cert.vaultName}/${cert.certificateName}.`,
-    };
-  }
+/** Why the input cannot make a plan (bindings absent or foreign, stage order unusable, vault id missing), or nothing. */
+function refusal(input: BuildPlanInput): PlanRefusal | undefined {
+  const { certificate: cert, policy } = input;
+  const ref = { vaultName: cert.vaultName, certificateName: cert.certificateName };
+  const refuse = (reason: PlanErrorReason, message: string): PlanRefusal => ({ ok: false, reason, message });
+  if (input.bindings.length === 0)
+    return refuse("NoBindings", `No target is bound to ${cert.vaultName}/${cert.certificateName}.`);
   const foreign = input.bindings.find((b) => !bindsCertificate(b, ref));
   if (foreign) {
-    return {
-      ok: false,
-      reason: "ForeignBinding",
-      message: `${describeBinding(foreign)} serves ${foreign.certificate.vaultName}/${foreign.certificate.certificateName}, not ${cert.vaultName}/${cert.certificateName}.`,
-    };
+    return refuse(
+      "ForeignBinding",
+      `${describeBinding(foreign)} serves ${foreign.certificate.vaultName}/${foreign.certificate.certificateName}, not ${cert.vaultName}/${cert.certificateName}.`,
+    );
   }
   if (new Set(policy.order).size !== policy.order.length || policy.order.some((s) => !STAGES.includes(s))) {
-    return {
-      ok: false,
-      reason: "InvalidStageOrder",
-      message: `The stage order ${policy.order.join(", ")} repeats or names an unknown stage.`,
-    };
+    return refuse(
+      "InvalidStageOrder",
+      `The stage order ${policy.order.join(", ")} repeats or names an unknown stage.`,
+    );
   }
   const unordered = [...new Set(input.bindings.map(stageOf))].filter((s) => !policy.order.includes(s));
   if (unordered.length) {
-    return {
-      ok: false,
-      reason: "InvalidStageOrder",
-      message: `The stage order ${policy.order.join(", ")} leaves out ${unordered.join(", ")}, which has bindings.`,
-    };
+    return refuse(
+      "InvalidStageOrder",
+      `The stage order ${policy.order.join(", ")} leaves out ${unordered.join(", ")}, which has bindings.`,
+    );
   }
   if (!cert.vaultResourceId && input.bindings.some((b) => b.kind === "frontDoorSecret")) {
-    return {
-      ok: false,
-      reason: "VaultResourceIdRequired",
-      message: `Front Door needs the ARM id of vault ${cert.vaultName} to reference its secret; none was given.`,
-    };
+    return refuse(
+      "VaultResourceIdRequired",
+      `Front Door needs the ARM id of vault ${cert.vaultName} to reference its secret; none was given.`,
+    );
   }
+  return undefined;
+}
+
+/** Builds the stages of a rollout. Pure; refuses rather than guesses when the input does not add up. */
+export function buildPlan(input: BuildPlanInput): BuildPlanResult {
+  const { certificate: cert, policy } = input;
+
+  // 1. Sanity: bindings present, all for this certificate, stage order usable.
+  const refused = refusal(input);
+  if (refused) return refused;
 
   // 2. Group bindings by stage, then by resource, into one step per resource.
   const secretId = versionedSecretId(cert);
@@ -253,6 +237,8 @@ export function buildPlan(input: BuildPlanInput): BuildPlanResult {
   };
 }
 
+type StepBase = Omit<StepCommon, "description">;
+
 function buildStep(
   stage: Stage,
   key: string,
@@ -260,7 +246,7 @@ function buildStep(
   cert: PlanCertificate,
   secretId: string,
 ): PlanStep {
-  const common = {
+  const common: StepBase = {
     stepId: `${stage}:${key}`,
     resourceKey: key,
     bindingIds: group.map(bindingId),
@@ -268,75 +254,102 @@ function buildStep(
   };
   const first = group[0] as Binding;
   switch (first.kind) {
-    case "kubernetesSecret": {
-      const ks = group.filter((b) => b.kind === "kubernetesSecret");
-      const restart = [...new Set(ks.flatMap((b) => b.restartDeployments))];
-      const writeTls = ks.some((b) => b.role === "tls");
-      const writeCa = ks.some((b) => b.role === "ca");
-      return {
-        kind: "kubernetesSecret",
-        ...common,
-        cluster: first.cluster,
-        namespace: first.namespace,
-        secretName: first.secretName,
-        writeTls,
-        writeCa,
-        restartDeployments: restart,
-        description: `Write ${[writeTls ? "tls.crt/tls.key" : "", writeCa ? "ca.crt" : ""].filter(Boolean).join(" and ")} of Secret ${first.namespace}/${first.secretName} in ${first.cluster}${restart.length ? `, then restart ${restart.join(", ")}` : ""}.`,
-      };
-    }
+    case "kubernetesSecret":
+      return kubernetesStep(common, first, group);
     case "apimHostname":
-    case "apimCertificate": {
-      const hostnames = group.flatMap((b) =>
-        b.kind === "apimHostname" ? [{ type: b.hostnameType, hostName: b.hostName }] : [],
-      );
-      const certificates = group.flatMap((b) =>
-        b.kind === "apimCertificate" ? [{ certificateId: b.certificateId, backendIds: b.backendIds }] : [],
-      );
-      const name = parseArmId(first.serviceId)?.name ?? first.serviceId;
-      return {
-        kind: "apimService",
-        ...common,
-        serviceId: first.serviceId,
-        hostnames,
-        certificates,
-        keyVaultSecretId: secretId,
-        description: `Update APIM ${name}: ${[
-          hostnames.length ? `hostnames ${hostnames.map((h) => `${h.type} ${h.hostName}`).join(", ")}` : "",
-          certificates.length ? `certificates ${certificates.map((c) => c.certificateId).join(", ")}` : "",
-        ]
-          .filter(Boolean)
-          .join("; ")} to version ${cert.version}.`,
-      };
-    }
-    case "frontDoorSecret": {
-      const domains = new Map<string, { name: string; hostName: string; previousSecretName: string }>();
-      for (const b of group) {
-        if (b.kind !== "frontDoorSecret") continue;
-        for (const d of b.customDomains) {
-          const k = d.name.toLowerCase();
-          if (!domains.has(k))
-            domains.set(k, {
-              name: d.name,
-              hostName: normaliseHostName(d.hostName),
-              previousSecretName: b.secretName,
-            });
-        }
-      }
-      const newSecretName = frontDoorSecretName(cert.certificateName, cert.version);
-      const name = parseArmId(first.profileId)?.name ?? first.profileId;
-      return {
-        kind: "frontDoorProfile",
-        ...common,
-        profileId: first.profileId,
-        newSecretName,
-        secretSourceId: `${(cert.vaultResourceId ?? "").replace(/\/+$/, "")}/secrets/${cert.certificateName}`,
-        secretVersion: cert.version,
-        customDomains: [...domains.values()],
-        description: `Create Front Door secret ${newSecretName} in ${name} and repoint ${[...domains.values()].map((d) => d.hostName).join(", ")} to it.`,
-      };
+    case "apimCertificate":
+      return apimStep(common, first, group, cert, secretId);
+    case "frontDoorSecret":
+      return frontDoorStep(common, first, group, cert);
+  }
+}
+
+/** One write per Secret: the TLS pair and/or the CA bundle, then the Deployments to restart. */
+function kubernetesStep(
+  common: StepBase,
+  first: Extract<Binding, { kind: "kubernetesSecret" }>,
+  group: Binding[],
+): KubernetesSecretStep {
+  const ks = group.filter((b) => b.kind === "kubernetesSecret");
+  const restart = [...new Set(ks.flatMap((b) => b.restartDeployments))];
+  const writeTls = ks.some((b) => b.role === "tls");
+  const writeCa = ks.some((b) => b.role === "ca");
+  return {
+    kind: "kubernetesSecret",
+    ...common,
+    cluster: first.cluster,
+    namespace: first.namespace,
+    secretName: first.secretName,
+    writeTls,
+    writeCa,
+    restartDeployments: restart,
+    description: `Write ${[writeTls ? "tls.crt/tls.key" : "", writeCa ? "ca.crt" : ""].filter(Boolean).join(" and ")} of Secret ${first.namespace}/${first.secretName} in ${first.cluster}${restart.length ? `, then restart ${restart.join(", ")}` : ""}.`,
+  };
+}
+
+/** One update per APIM service, carrying all of its hostnames and certificate entities. */
+function apimStep(
+  common: StepBase,
+  first: Extract<Binding, { kind: "apimHostname" | "apimCertificate" }>,
+  group: Binding[],
+  cert: PlanCertificate,
+  secretId: string,
+): ApimServiceStep {
+  const hostnames = group.flatMap((b) =>
+    b.kind === "apimHostname" ? [{ type: b.hostnameType, hostName: b.hostName }] : [],
+  );
+  const certificates = group.flatMap((b) =>
+    b.kind === "apimCertificate" ? [{ certificateId: b.certificateId, backendIds: b.backendIds }] : [],
+  );
+  const name = parseArmId(first.serviceId)?.name ?? first.serviceId;
+  return {
+    kind: "apimService",
+    ...common,
+    serviceId: first.serviceId,
+    hostnames,
+    certificates,
+    keyVaultSecretId: secretId,
+    description: `Update APIM ${name}: ${[
+      hostnames.length ? `hostnames ${hostnames.map((h) => `${h.type} ${h.hostName}`).join(", ")}` : "",
+      certificates.length ? `certificates ${certificates.map((c) => c.certificateId).join(", ")}` : "",
+    ]
+      .filter(Boolean)
+      .join("; ")} to version ${cert.version}.`,
+  };
+}
+
+/** One new secret per Front Door profile, then the repoint of each of its custom domains. */
+function frontDoorStep(
+  common: StepBase,
+  first: Extract<Binding, { kind: "frontDoorSecret" }>,
+  group: Binding[],
+  cert: PlanCertificate,
+): FrontDoorProfileStep {
+  const domains = new Map<string, { name: string; hostName: string; previousSecretName: string }>();
+  for (const b of group) {
+    if (b.kind !== "frontDoorSecret") continue;
+    for (const d of b.customDomains) {
+      const k = d.name.toLowerCase();
+      if (!domains.has(k))
+        domains.set(k, {
+          name: d.name,
+          hostName: normaliseHostName(d.hostName),
+          previousSecretName: b.secretName,
+        });
     }
   }
+  const newSecretName = frontDoorSecretName(cert.certificateName, cert.version);
+  const name = parseArmId(first.profileId)?.name ?? first.profileId;
+  return {
+    kind: "frontDoorProfile",
+    ...common,
+    profileId: first.profileId,
+    newSecretName,
+    secretSourceId: `${(cert.vaultResourceId ?? "").replace(/\/+$/, "")}/secrets/${cert.certificateName}`,
+    secretVersion: cert.version,
+    customDomains: [...domains.values()],
+    description: `Create Front Door secret ${newSecretName} in ${name} and repoint ${[...domains.values()].map((d) => d.hostName).join(", ")} to it.`,
+  };
 }
 
 /** Every step of a plan, stage by stage. */

@@ -51,19 +51,22 @@ export interface Finding {
 
 /** Thresholds of the checks. */
 export interface PreflightPolicy {
-  /** A candidate must stay valid at least this many days from now. Default 7. */
+  /** A candidate must stay valid at least this many days from now (`PREFLIGHT_MIN_VALIDITY_DAYS`). */
   minimumRemainingDays: number;
-  /** Smallest RSA modulus accepted. Default 2048. */
+  /** Smallest RSA modulus accepted. */
   minimumRsaBits: number;
-  /** EC curves accepted. Default `["P-256", "P-384"]`. */
+  /** EC curves accepted. */
   allowedCurves: readonly string[];
-  /** Signature hashes refused. Default `["MD2", "MD5", "SHA-1"]`. */
+  /** Signature hashes refused. */
   forbiddenSignatureHashes: readonly string[];
 }
 
-/** The defaults documented on {@link PreflightPolicy}. */
-export const DEFAULT_PREFLIGHT_POLICY: PreflightPolicy = {
-  minimumRemainingDays: 7,
+/**
+ * The key and signature rules every candidate must meet: fixed by the product, no app setting changes
+ * them (a caller may still pass stricter ones). The validity window is not here: it is the app
+ * setting `PREFLIGHT_MIN_VALIDITY_DAYS`, which the caller passes.
+ */
+export const KEY_RULES: Omit<PreflightPolicy, "minimumRemainingDays"> = {
   minimumRsaBits: 2048,
   allowedCurves: ["P-256", "P-384"],
   forbiddenSignatureHashes: ["MD2", "MD5", "SHA-1"],
@@ -92,7 +95,8 @@ export interface PreflightInput {
   bindings: readonly Binding[];
   /** What each binding has now; used to recognise a certificate that is already deployed. */
   deployed?: readonly DeployedThumbprint[];
-  policy?: Partial<PreflightPolicy>;
+  /** The validity window, required; the {@link KEY_RULES} unless given. */
+  policy: Pick<PreflightPolicy, "minimumRemainingDays"> & Partial<PreflightPolicy>;
 }
 
 /** {@link PreflightInput} with the policy resolved, as each check sees it. */
@@ -354,7 +358,7 @@ export interface PreflightResult {
 export function runPreflight(input: PreflightInput, now: Date): PreflightResult {
   const resolved: ResolvedPreflightInput = {
     ...input,
-    policy: { ...DEFAULT_PREFLIGHT_POLICY, ...input.policy },
+    policy: { ...KEY_RULES, ...input.policy },
   };
   const failures = PREFLIGHT_CHECKS.map((c) => c.check(resolved, now)).filter(
     (f): f is Finding => f !== undefined,

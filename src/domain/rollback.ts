@@ -7,7 +7,7 @@
  * from everything that happened, with a reason and a sentence.
  */
 import type { Stage, ProbeSpec } from "./bindings.js";
-import type { Plan, PlanStep } from "./plan.js";
+import type { ApimServiceStep, FrontDoorProfileStep, KubernetesSecretStep, Plan, PlanStep } from "./plan.js";
 import type { PreflightResult } from "./preflight.js";
 import { summariseFailures } from "./preflight.js";
 
@@ -193,90 +193,98 @@ function rollbackAction(step: PlanStep, snap: StepSnapshot | undefined): Rollbac
     };
   }
   switch (step.kind) {
-    case "kubernetesSecret": {
-      const s = snap as KubernetesSecretSnapshot;
-      const restore: KubernetesRollbackAction["restore"] | undefined = !s.existed
-        ? { from: "delete" }
-        : s.backupSecretName
-          ? { from: "backupSecret", secretName: s.backupSecretName }
-          : s.previousVersion
-            ? { from: "vaultVersion", version: s.previousVersion }
-            : undefined;
-      if (!restore) {
-        return {
-          reason: "PreviousVersionUnknown",
-          message: `Secret ${step.namespace}/${step.secretName} in ${step.cluster} held a certificate from no known vault version and no backup was kept.`,
-        };
-      }
-      return {
-        kind: "kubernetesSecret",
-        stepId: step.stepId,
-        cluster: step.cluster,
-        namespace: step.namespace,
-        secretName: step.secretName,
-        restore,
-        writeTls: step.writeTls,
-        writeCa: step.writeCa,
-        ...(s.resourceVersionAfterWrite ? { expectedResourceVersion: s.resourceVersionAfterWrite } : {}),
-        restartDeployments: step.restartDeployments,
-        probes: step.probes.map((p) => ({
-          ...p,
-          ...(s.previousThumbprint ? { thumbprint: s.previousThumbprint } : {}),
-        })),
-      };
-    }
-    case "apimService": {
-      const s = snap as ApimServiceSnapshot;
-      const missing = [
-        ...s.hostnames.filter((h) => !h.previousKeyVaultId).map((h) => `hostname ${h.hostName}`),
-        ...s.certificates
-          .filter((c) => !c.previousSecretIdentifier)
-          .map((c) => `certificate ${c.certificateId}`),
-      ];
-      if (missing.length) {
-        return {
-          reason: "PreviousVersionUnknown",
-          message: `APIM ${missing.join(", ")} did not come from Key Vault before the update, so there is no reference to restore.`,
-        };
-      }
-      const thumbByHost = new Map(s.hostnames.map((h) => [h.hostName.toLowerCase(), h.previousThumbprint]));
-      return {
-        kind: "apimService",
-        stepId: step.stepId,
-        serviceId: step.serviceId,
-        hostnames: s.hostnames.map((h) => ({
-          type: h.type,
-          hostName: h.hostName,
-          keyVaultId: h.previousKeyVaultId as string,
-        })),
-        certificates: s.certificates.map((c) => ({
-          certificateId: c.certificateId,
-          secretIdentifier: c.previousSecretIdentifier as string,
-        })),
-        probes: step.probes.map((p) =>
-          withThumbprint(p, p.expect === "serves" ? thumbByHost.get(p.hostName) : undefined),
-        ),
-      };
-    }
-    case "frontDoorProfile": {
-      const s = snap as FrontDoorProfileSnapshot;
-      const thumbByHost = new Map(
-        s.customDomains.map((d) => [d.hostName.toLowerCase(), d.previousThumbprint]),
-      );
-      return {
-        kind: "frontDoorProfile",
-        stepId: step.stepId,
-        profileId: step.profileId,
-        customDomains: s.customDomains.map((d) => ({
-          name: d.name,
-          hostName: d.hostName,
-          secretName: d.previousSecretName,
-        })),
-        deleteSecretName: s.createdSecretName,
-        probes: step.probes.map((p) => withThumbprint(p, thumbByHost.get(p.hostName))),
-      };
-    }
+    case "kubernetesSecret":
+      return kubernetesRollback(step, snap as KubernetesSecretSnapshot);
+    case "apimService":
+      return apimRollback(step, snap as ApimServiceSnapshot);
+    case "frontDoorProfile":
+      return frontDoorRollback(step, snap as FrontDoorProfileSnapshot);
   }
+}
+
+/** A Secret goes back: deleted when we created it, else from our backup, else from its previous vault version. */
+function kubernetesRollback(
+  step: KubernetesSecretStep,
+  s: KubernetesSecretSnapshot,
+): KubernetesRollbackAction | Reasoned {
+  const restore: KubernetesRollbackAction["restore"] | undefined = !s.existed
+    ? { from: "delete" }
+    : s.backupSecretName
+      ? { from: "backupSecret", secretName: s.backupSecretName }
+      : s.previousVersion
+        ? { from: "vaultVersion", version: s.previousVersion }
+        : undefined;
+  if (!restore) {
+    return {
+      reason: "PreviousVersionUnknown",
+      message: `Secret ${step.namespace}/${step.secretName} in ${step.cluster} held a certificate from no known vault version and no backup was kept.`,
+    };
+  }
+  return {
+    kind: "kubernetesSecret",
+    stepId: step.stepId,
+    cluster: step.cluster,
+    namespace: step.namespace,
+    secretName: step.secretName,
+    restore,
+    writeTls: step.writeTls,
+    writeCa: step.writeCa,
+    ...(s.resourceVersionAfterWrite ? { expectedResourceVersion: s.resourceVersionAfterWrite } : {}),
+    restartDeployments: step.restartDeployments,
+    probes: step.probes.map((p) => ({
+      ...p,
+      ...(s.previousThumbprint ? { thumbprint: s.previousThumbprint } : {}),
+    })),
+  };
+}
+
+/** APIM entries go back to their previous Key Vault references (only entries that had one can). */
+function apimRollback(step: ApimServiceStep, s: ApimServiceSnapshot): ApimRollbackAction | Reasoned {
+  const missing = [
+    ...s.hostnames.filter((h) => !h.previousKeyVaultId).map((h) => `hostname ${h.hostName}`),
+    ...s.certificates.filter((c) => !c.previousSecretIdentifier).map((c) => `certificate ${c.certificateId}`),
+  ];
+  if (missing.length) {
+    return {
+      reason: "PreviousVersionUnknown",
+      message: `APIM ${missing.join(", ")} did not come from Key Vault before the update, so there is no reference to restore.`,
+    };
+  }
+  const thumbByHost = new Map(s.hostnames.map((h) => [h.hostName.toLowerCase(), h.previousThumbprint]));
+  return {
+    kind: "apimService",
+    stepId: step.stepId,
+    serviceId: step.serviceId,
+    hostnames: s.hostnames.map((h) => ({
+      type: h.type,
+      hostName: h.hostName,
+      keyVaultId: h.previousKeyVaultId as string,
+    })),
+    certificates: s.certificates.map((c) => ({
+      certificateId: c.certificateId,
+      secretIdentifier: c.previousSecretIdentifier as string,
+    })),
+    probes: step.probes.map((p) =>
+      withThumbprint(p, p.expect === "serves" ? thumbByHost.get(p.hostName) : undefined),
+    ),
+  };
+}
+
+/** Front Door domains go back to their previous secrets; the secret made for the new version goes. */
+function frontDoorRollback(step: FrontDoorProfileStep, s: FrontDoorProfileSnapshot): FrontDoorRollbackAction {
+  const thumbByHost = new Map(s.customDomains.map((d) => [d.hostName.toLowerCase(), d.previousThumbprint]));
+  return {
+    kind: "frontDoorProfile",
+    stepId: step.stepId,
+    profileId: step.profileId,
+    customDomains: s.customDomains.map((d) => ({
+      name: d.name,
+      hostName: d.hostName,
+      secretName: d.previousSecretName,
+    })),
+    deleteSecretName: s.createdSecretName,
+    probes: step.probes.map((p) => withThumbprint(p, thumbByHost.get(p.hostName))),
+  };
 }
 
 const withThumbprint = (p: ProbeSpec, thumbprint: string | undefined): RollbackProbe =>
@@ -375,59 +383,12 @@ export function finalState(o: OutcomeInput): FinalOutcome {
   }
   // 5. Something went wrong after writes began: the rollback decides.
   if (failed || o.cancelled || cancelledStage) {
-    const why: Reasoned = failed
-      ? (failed.failure ??
-        firstStepFailure(failed) ?? {
-          reason: "StageFailed",
-          message: `Stage ${failed.index} (${failed.stage}) failed.`,
-        })
-      : { reason: "Cancelled", message: "The rollout was cancelled on request." };
-    if (!appliedAny) {
-      return o.cancelled || !failed
-        ? {
-            state: "Cancelled",
-            reason: "Cancelled",
-            message: "The rollout was cancelled before anything was changed.",
-          }
-        : {
-            state: "RolledBack",
-            reason: why.reason,
-            message: `${why.message} Nothing had been applied, so nothing needed undoing.`,
-          };
-    }
-    const rb = o.rollback;
-    if (!rb) {
-      return {
-        state: "NeedsAttention",
-        reason: "RollbackNotRun",
-        message: `${why.message} Targets were changed and no rollback ran.`,
-      };
-    }
-    const unverified = rb.actions.filter((a) => !a.verified);
-    if (rb.unrestorable.length || unverified.length) {
-      const parts = [
-        ...rb.unrestorable.map((u) => `${u.stepId}: ${u.message}`),
-        ...unverified.map(
-          (a) => `${a.stepId}: ${a.failure?.message ?? "the previous certificate was not seen again"}`,
-        ),
-      ];
-      return {
-        state: "NeedsAttention",
-        reason: rb.unrestorable.length ? "RollbackIncomplete" : "RollbackUnverified",
-        message: `${why.message} Rollback could not be verified for ${parts.length} target(s): ${parts.join("; ")}`,
-      };
-    }
-    return o.cancelled || !failed
-      ? {
-          state: "Cancelled",
-          reason: "Cancelled",
-          message: `The rollout was cancelled; ${rb.actions.length} target(s) are verified back on their previous certificate.`,
-        }
-      : {
-          state: "RolledBack",
-          reason: why.reason,
-          message: `${why.message} ${rb.actions.length} target(s) are verified back on their previous certificate.`,
-        };
+    return afterStop({
+      failed,
+      cancelled: o.cancelled === true || !failed,
+      appliedAny,
+      rollback: o.rollback,
+    });
   }
   // 6. Every stage verified.
   if (stages.length > 0 && stages.every((s) => s.status === "succeeded")) {
@@ -443,6 +404,72 @@ export function finalState(o: OutcomeInput): FinalOutcome {
     reason: "IncompleteRollout",
     message: "The rollout ended before every stage was applied and verified.",
   };
+}
+
+/**
+ * How a rollout that stopped (a stage failed, or a cancel) ends: by what had been applied and what
+ * the rollback verified. `cancelled`: a cancel was honoured, or no stage failed.
+ */
+function afterStop(o: {
+  failed: StageResult | undefined;
+  cancelled: boolean;
+  appliedAny: boolean;
+  rollback: RollbackResult | undefined;
+}): FinalOutcome {
+  const { failed, cancelled } = o;
+  const why: Reasoned = failed
+    ? (failed.failure ??
+      firstStepFailure(failed) ?? {
+        reason: "StageFailed",
+        message: `Stage ${failed.index} (${failed.stage}) failed.`,
+      })
+    : { reason: "Cancelled", message: "The rollout was cancelled on request." };
+  if (!o.appliedAny) {
+    return cancelled
+      ? {
+          state: "Cancelled",
+          reason: "Cancelled",
+          message: "The rollout was cancelled before anything was changed.",
+        }
+      : {
+          state: "RolledBack",
+          reason: why.reason,
+          message: `${why.message} Nothing had been applied, so nothing needed undoing.`,
+        };
+  }
+  const rb = o.rollback;
+  if (!rb) {
+    return {
+      state: "NeedsAttention",
+      reason: "RollbackNotRun",
+      message: `${why.message} Targets were changed and no rollback ran.`,
+    };
+  }
+  const unverified = rb.actions.filter((a) => !a.verified);
+  if (rb.unrestorable.length || unverified.length) {
+    const parts = [
+      ...rb.unrestorable.map((u) => `${u.stepId}: ${u.message}`),
+      ...unverified.map(
+        (a) => `${a.stepId}: ${a.failure?.message ?? "the previous certificate was not seen again"}`,
+      ),
+    ];
+    return {
+      state: "NeedsAttention",
+      reason: rb.unrestorable.length ? "RollbackIncomplete" : "RollbackUnverified",
+      message: `${why.message} Rollback could not be verified for ${parts.length} target(s): ${parts.join("; ")}`,
+    };
+  }
+  return cancelled
+    ? {
+        state: "Cancelled",
+        reason: "Cancelled",
+        message: `The rollout was cancelled; ${rb.actions.length} target(s) are verified back on their previous certificate.`,
+      }
+    : {
+        state: "RolledBack",
+        reason: why.reason,
+        message: `${why.message} ${rb.actions.length} target(s) are verified back on their previous certificate.`,
+      };
 }
 
 function firstStepFailure(stage: StageResult): Reasoned | undefined {

@@ -85,7 +85,7 @@ export const leaseSecondsFor = (policy: RolloutPolicy): number =>
 
 /** How long a change may wait for its update to start (other rollouts' updates run first). */
 const waitDeadlineSecondsFor = (policy: RolloutPolicy): number =>
-  policy.lockWaitDeadlineSeconds ?? policy.busyDeadlineSeconds;
+  waitSettings(policy).lockWaitDeadlineSeconds;
 
 /** How the change ended. */
 export type ApimQueueResult =

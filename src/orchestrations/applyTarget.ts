@@ -27,7 +27,7 @@ import type {
 } from "../domain/plan.js";
 import { activityFailed, busy, CANCELLED, frontDoorNotDeployed } from "../domain/reasons.js";
 import type { Reasoned, StepResult, StepSnapshot } from "../domain/rollback.js";
-import type { RolloutPolicy } from "./policy.js";
+import { waitSettings, type RolloutPolicy } from "./policy.js";
 import { pollInstanceId, waitFor, type PollUntilOutput } from "./pollUntil.js";
 import {
   apimChange,
@@ -123,7 +123,7 @@ function* changeApimService(run: TargetRun, step: ApimServiceStep): Flow<StepRes
     policy,
     provisionDeadlineSeconds: input.deadlineSeconds,
     pollIntervalSeconds: input.pollIntervalSeconds ?? policy.probeIntervalSeconds,
-    gatherSeconds: policy.apimGatherSeconds ?? 0,
+    gatherSeconds: waitSettings(policy).apimGatherSeconds,
     cancellable: true,
   };
   const ran = yield* awaitChildren<ApimQueueResult>(

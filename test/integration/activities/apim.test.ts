@@ -29,6 +29,7 @@ import { planRollback, type ApimServiceSnapshot } from "../../../src/domain/roll
 import { SEED, apimServiceId as seededServiceId } from "../../../emulator/lab/seed.js";
 import { eventually, startActivityWorld, type ActivityWorld } from "./activitySupport.js";
 import { clearQueue } from "./apimQueueSupport.js";
+import { aStagePolicy } from "../../support/policyBuilders.js";
 
 type Found = Extract<ReadCertificateOutput, { found: true }>;
 
@@ -78,6 +79,7 @@ async function stepFor(certificateName: string): Promise<ApimServiceStep> {
     w.context(),
   );
   const built = buildPlan({
+    policy: aStagePolicy(),
     certificate: { vaultName, vaultUrl: cert.vaultUrl, certificateName, version: cert.version },
     bindings,
   });

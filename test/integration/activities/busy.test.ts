@@ -16,6 +16,7 @@ import { SEED } from "../../../emulator/lab/seed.js";
 import { assertNoPrivateKey } from "../../support/secretScan.js";
 import { startActivityWorld, type ActivityWorld } from "./activitySupport.js";
 import { clearQueue, queueAndSend } from "./apimQueueSupport.js";
+import { aStagePolicy } from "../../support/policyBuilders.js";
 
 type Found = Extract<ReadCertificateOutput, { found: true }>;
 
@@ -35,6 +36,7 @@ async function apimStep() {
     w.context(),
   );
   const plan = buildPlan({
+    policy: aStagePolicy(),
     certificate: { vaultName, vaultUrl: cert.vaultUrl, certificateName, version: cert.version },
     bindings,
   });

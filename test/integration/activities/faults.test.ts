@@ -29,6 +29,7 @@ import { parseSecretValue } from "../../../src/azure/keyVault.js";
 import { assertNoPrivateKey } from "../../support/secretScan.js";
 import { eventually, startActivityWorld, type ActivityWorld } from "./activitySupport.js";
 import { clearQueue, queueAndSend } from "./apimQueueSupport.js";
+import { aStagePolicy } from "../../support/policyBuilders.js";
 
 let w: ActivityWorld;
 let kv: CertificateClient;
@@ -65,6 +66,7 @@ function planOf(
   bindings: Awaited<ReturnType<typeof bindingsOf>>,
 ): Plan {
   const p = buildPlan({
+    policy: aStagePolicy(),
     certificate: {
       vaultName,
       vaultUrl: cert.vaultUrl,

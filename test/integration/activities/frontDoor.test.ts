@@ -16,6 +16,7 @@ import { buildPlan } from "../../../src/domain/plan.js";
 import { planRollback } from "../../../src/domain/rollback.js";
 import { SEED } from "../../../emulator/lab/seed.js";
 import { startActivityWorld, type ActivityWorld } from "./activitySupport.js";
+import { aStagePolicy } from "../../support/policyBuilders.js";
 
 type Found = Extract<ReadCertificateOutput, { found: true }>;
 
@@ -58,6 +59,7 @@ test("a 409 after one domain moved is busy; calling again finishes; rollback put
     w.context(),
   );
   const built = buildPlan({
+    policy: aStagePolicy(),
     certificate: {
       vaultName,
       vaultUrl: cert.vaultUrl,

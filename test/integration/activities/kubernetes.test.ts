@@ -30,6 +30,7 @@ import {
 } from "../../../src/kubernetes/tlsSecrets.js";
 import { SEED } from "../../../emulator/lab/seed.js";
 import { startActivityWorld, type ActivityWorld } from "./activitySupport.js";
+import { aDriftOptions, aStagePolicy } from "../../support/policyBuilders.js";
 
 type Found = Extract<ReadCertificateOutput, { found: true }>;
 
@@ -59,6 +60,7 @@ async function world(): Promise<{
     w.context(),
   );
   const built = buildPlan({
+    policy: aStagePolicy(),
     certificate: {
       vaultName,
       vaultUrl: cert.vaultUrl,
@@ -110,7 +112,7 @@ test("a tls.crt replaced by hand under our annotations is not 'already deployed'
     assert.match(observed.configured.version, new RegExp(`^none \\(tls\\.crt holds ${hand}`));
   const vault = { version: cert.version, thumbprint: cert.thumbprint };
   const configuredOnly = { ...observed, served: [] };
-  assert.equal(judgeDrift(configuredOnly, vault, new Date()).action, "startRollout");
+  assert.equal(judgeDrift(configuredOnly, vault, new Date(), aDriftOptions()).action, "startRollout");
 
   const again = await apply(plan, step, "k8s-hand-1");
   assert.equal(again.status, "applied", JSON.stringify(again));

@@ -29,6 +29,7 @@ import { ingressStatusAddresses } from "../../../src/kubernetes/tlsSecrets.js";
 import { SEED, clusterId } from "../../../emulator/lab/seed.js";
 import { labProbeHostOverrides } from "../../support/labConfig.js";
 import { startActivityWorld, type ActivityWorld } from "./activitySupport.js";
+import { aStagePolicy } from "../../support/policyBuilders.js";
 
 type Found = Extract<ReadCertificateOutput, { found: true }>;
 const C = SEED.certificates;
@@ -135,6 +136,7 @@ test("a bindings-file address wins over a host name that resolves to Front Door:
   );
   assert.deepEqual(resolved.warnings, []);
   const built = buildPlan({
+    policy: aStagePolicy(),
     certificate: {
       vaultName,
       vaultUrl: "https://kv.example",

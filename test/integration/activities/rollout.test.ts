@@ -21,6 +21,7 @@ import { buildPlan, type Plan } from "../../../src/domain/plan.js";
 import { SEED } from "../../../emulator/lab/seed.js";
 import { eventually, startActivityWorld, type ActivityWorld } from "./activitySupport.js";
 import { queueAndSend } from "./apimQueueSupport.js";
+import { aStagePolicy } from "../../support/policyBuilders.js";
 
 let w: ActivityWorld;
 before(async () => {
@@ -55,6 +56,7 @@ async function renewed(
 
 async function planFor(certificateName: string, cert: Found, bindings: Binding[]): Promise<Plan> {
   const plan = buildPlan({
+    policy: aStagePolicy(),
     certificate: {
       vaultName,
       vaultUrl: cert.vaultUrl,

@@ -10,6 +10,7 @@ import {
   type VaultCurrent,
 } from "../../../src/domain/drift.js";
 import { NOW, daysFrom } from "../../support/certificateBuilders.js";
+import { aDriftOptions } from "../../support/policyBuilders.js";
 
 const T_NEW = "1".repeat(40);
 const T_OLD = "2".repeat(40);
@@ -36,7 +37,7 @@ const cases: {
   name: string;
   obs: BindingObservation;
   vault?: VaultCurrent;
-  options?: DriftOptions;
+  options?: Partial<DriftOptions>;
   classification: DriftClass;
   action: DriftAction;
   reason: string;
@@ -251,7 +252,7 @@ const cases: {
 
 for (const c of cases) {
   test(c.name, () => {
-    const v = judgeDrift(c.obs, c.vault ?? vault, NOW, c.options);
+    const v = judgeDrift(c.obs, c.vault ?? vault, NOW, aDriftOptions(c.options));
     assert.equal(v.classification, c.classification, v.message);
     assert.equal(v.action, c.action);
     assert.equal(v.reason, c.reason);
@@ -276,6 +277,7 @@ test("drifted bindings of one certificate are repaired by one rollout to the cur
     ],
     vault,
     NOW,
+    aDriftOptions(),
   );
   assert.deepEqual(
     d.verdicts.map((v) => v.action),
@@ -288,7 +290,12 @@ test("drifted bindings of one certificate are repaired by one rollout to the cur
 });
 
 test("nothing drifted means no rollout", () => {
-  const d = decideDriftRepair([anObservation(), anObservation({ bindingId: "b" })], vault, NOW);
+  const d = decideDriftRepair(
+    [anObservation(), anObservation({ bindingId: "b" })],
+    vault,
+    NOW,
+    aDriftOptions(),
+  );
   assert.equal(d.rollout, undefined);
   assert.equal(d.verdicts.length, 2);
 });
@@ -301,7 +308,7 @@ test("an expiring current version is renewed once for the certificate instead of
     ],
     { ...vault, notAfter: daysFrom(NOW, 5).toISOString() },
     NOW,
-    { minRemainingValidityDays: 30, renew: true },
+    aDriftOptions({ minRemainingValidityDays: 30, renew: true }),
   );
   assert.equal(d.rollout, undefined);
   assert.deepEqual(

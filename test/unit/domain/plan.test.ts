@@ -19,6 +19,7 @@ import {
   anApimHostnameBinding,
   ids,
 } from "../../support/bindingBuilders.js";
+import { aStagePolicy } from "../../support/policyBuilders.js";
 
 const VERSION = "0f1e2d3c4b5a69788796a5b4c3d2e1f0";
 const certificate: PlanCertificate = {
@@ -29,7 +30,7 @@ const certificate: PlanCertificate = {
 };
 
 function plan(bindings: Binding[], extra: Partial<BuildPlanInput> = {}): Plan {
-  const r = buildPlan({ certificate, bindings, ...extra });
+  const r = buildPlan({ certificate, bindings, policy: aStagePolicy(), ...extra });
   assert.ok(r.ok, JSON.stringify(r));
   return r.plan;
 }
@@ -41,7 +42,7 @@ const fullChain = (): Binding[] => [
   anApimCertificateBinding(),
 ];
 
-test("stages go inner to outer by default: kubernetes, then apim, then frontDoor", () => {
+test("stages go inner to outer by default: kubernetes, then apim, then frontDoor, each with its deadline", () => {
   const p = plan(fullChain());
   assert.deepEqual(
     p.stages.map((s) => [s.index, s.stage]),
@@ -53,16 +54,16 @@ test("stages go inner to outer by default: kubernetes, then apim, then frontDoor
   );
   assert.deepEqual(
     p.stages.map((s) => s.probeDeadlineSeconds),
-    [600, 5400, 21600],
+    [300, 3600, 86400],
   );
 });
 
 test("a configured order is followed and stages without bindings are left out", () => {
   const p = plan([anApimHostnameBinding(), aFrontDoorBinding()], {
-    policy: {
+    policy: aStagePolicy({
       order: ["frontDoor", "apim", "kubernetes"],
       probeDeadlineSeconds: { kubernetes: 1, apim: 2, frontDoor: 3 },
-    },
+    }),
   });
   assert.deepEqual(
     p.stages.map((s) => [s.index, s.stage, s.probeDeadlineSeconds]),
@@ -184,13 +185,19 @@ const refusals: { name: string; input: Partial<BuildPlanInput>; reason: PlanErro
     },
     {
       name: "an order that repeats a stage is refused",
-      input: { bindings: [aKubernetesBinding()], policy: { order: ["kubernetes", "kubernetes"] } },
+      input: {
+        bindings: [aKubernetesBinding()],
+        policy: aStagePolicy({ order: ["kubernetes", "kubernetes"] }),
+      },
       reason: "InvalidStageOrder",
       message: /repeats/,
     },
     {
       name: "an order that leaves out a stage with bindings is refused",
-      input: { bindings: [aKubernetesBinding(), anApimHostnameBinding()], policy: { order: ["kubernetes"] } },
+      input: {
+        bindings: [aKubernetesBinding(), anApimHostnameBinding()],
+        policy: aStagePolicy({ order: ["kubernetes"] }),
+      },
       reason: "InvalidStageOrder",
       message: /leaves out apim/,
     },
@@ -204,7 +211,7 @@ const refusals: { name: string; input: Partial<BuildPlanInput>; reason: PlanErro
 
 for (const c of refusals) {
   test(c.name, () => {
-    const r = buildPlan({ certificate, bindings: fullChain(), ...c.input });
+    const r = buildPlan({ certificate, bindings: fullChain(), policy: aStagePolicy(), ...c.input });
     assert.ok(!r.ok);
     assert.equal(r.reason, c.reason);
     assert.match(r.message, c.message);
@@ -213,6 +220,7 @@ for (const c of refusals) {
 
 test("without Front Door bindings the vault's ARM id is not needed", () => {
   const r = buildPlan({
+    policy: aStagePolicy(),
     certificate: { ...certificate, vaultResourceId: undefined },
     bindings: [aKubernetesBinding()],
   });

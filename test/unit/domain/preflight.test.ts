@@ -27,6 +27,7 @@ import {
   anApimCertificateBinding,
   anApimHostnameBinding,
 } from "../../support/bindingBuilders.js";
+import { aPreflightPolicy } from "../../support/policyBuilders.js";
 
 const matchCases: { name: string; presented: string; host: string; matches: boolean }[] = [
   { name: "an exact name matches", presented: "api.contoso.test", host: "api.contoso.test", matches: true },
@@ -141,7 +142,7 @@ interface Case {
   key?: PreflightInput["key"];
   bindings?: Binding[];
   deployed?: (leaf: BuiltLeaf, bindings: Binding[]) => PreflightInput["deployed"];
-  policy?: PreflightInput["policy"];
+  policy?: Partial<PreflightInput["policy"]>;
   verdict: PreflightResult["verdict"];
   reasons: PreflightReason[];
   message?: RegExp;
@@ -179,7 +180,7 @@ const cases: Case[] = [
     leaf: (b) => wildcard(b).validBetween(daysFrom(NOW, -30), daysFrom(NOW, 3)),
     verdict: "Rejected",
     reasons: ["ExpiresTooSoon"],
-    message: /in 3 days; at least 7/,
+    message: /in 3 days; at least 30/,
   },
   {
     name: "a policy asking for 30 days rejects a certificate with 20 left",
@@ -423,7 +424,7 @@ async function run(c: Case): Promise<PreflightResult> {
       key: c.key ?? { matches: true, exportable: true },
       bindings,
       ...(c.deployed ? { deployed: c.deployed(leaf, bindings) } : {}),
-      ...(c.policy ? { policy: c.policy } : {}),
+      policy: aPreflightPolicy(c.policy),
     },
     NOW,
   );
@@ -474,6 +475,7 @@ test("the clock is the one passed in: the same certificate passes today and is E
     candidate: inspected.candidate,
     key: { matches: true, exportable: true },
     bindings: chainBindings(),
+    policy: aPreflightPolicy(),
   };
   assert.equal(runPreflight(input, NOW).verdict, "Proceed");
   assert.deepEqual(
@@ -493,6 +495,7 @@ test("preflight input and result survive a JSON round trip (they travel through 
     candidate: inspected.candidate,
     key: { matches: true, exportable: true },
     bindings: chainBindings(),
+    policy: aPreflightPolicy(),
   };
   const revived = JSON.parse(JSON.stringify(input)) as PreflightInput;
   assert.deepEqual(runPreflight(revived, NOW), runPreflight(input, NOW));

@@ -17,12 +17,14 @@ import {
   anApimHostnameBinding,
   ids,
 } from "../../support/bindingBuilders.js";
+import { aStagePolicy } from "../../support/policyBuilders.js";
 
 const T_OLD = "A1".repeat(20);
 const T_NEW = "B2".repeat(20);
 
 function thePlan(): Plan {
   const r = buildPlan({
+    policy: aStagePolicy(),
     certificate: {
       ...CERT,
       vaultUrl: "https://kv-lab.vault.azure.net",

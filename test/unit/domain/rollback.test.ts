@@ -18,12 +18,14 @@ import {
   anApimHostnameBinding,
   ids,
 } from "../../support/bindingBuilders.js";
+import { aStagePolicy } from "../../support/policyBuilders.js";
 
 const OLD_KV = "https://kv-lab.vault.azure.net/secrets/api-contoso/1111";
 const THUMB_OLD = "A".repeat(40);
 
 function thePlan(): Plan {
   const r = buildPlan({
+    policy: aStagePolicy(),
     certificate: {
       ...CERT,
       vaultUrl: "https://kv-lab.vault.azure.net",
@@ -452,6 +454,7 @@ for (const c of outcomeCases) {
 test("rollback probes go to the same addresses as the rollout's probes", () => {
   const at = { source: "discovered" as const, addresses: [{ address: "10.240.0.7", port: 443 }] };
   const r = buildPlan({
+    policy: aStagePolicy(),
     certificate: { ...CERT, vaultUrl: "https://kv-lab.vault.azure.net", version: "2222" },
     bindings: [aKubernetesBinding({ discoveredAddresses: at.addresses })],
   });

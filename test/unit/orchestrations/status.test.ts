@@ -21,6 +21,7 @@ import {
   anApimHostnameBinding,
   ids,
 } from "../../support/bindingBuilders.js";
+import { aStagePolicy } from "../../support/policyBuilders.js";
 
 const VERSION = "0f1e2d3c4b5a69788796a5b4c3d2e1f0";
 const THUMB = "A".repeat(40);
@@ -51,6 +52,7 @@ function fortyBindings(): Binding[] {
 
 function fortyPlan(): Plan {
   const r = buildPlan({
+    policy: aStagePolicy(),
     certificate: {
       ...CERT,
       vaultUrl: "https://kv-lab.vault.azure.net/",
