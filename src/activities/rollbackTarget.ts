@@ -102,7 +102,7 @@ async function rollbackKubernetes(
         message: `The Secret ${a.namespace}/${a.restore.secretName} is ${owner.kind === "ours" ? `a backup made by another rotation run (${owner.rotationId ?? "unnamed"})` : "not a backup this control plane made"}, so ${where} was not restored from it.`,
       };
     data = Object.fromEntries(
-      KEYS(a).flatMap((k) => (backup.data?.[k] !== undefined ? [[k, backup.data[k]!]] : [])),
+      KEYS(a).flatMap((k) => (backup.data?.[k] !== undefined ? [[k, backup.data[k]]] : [])),
     );
     ({ version, thumbprint } = carried(backup, a.writeTls ? "tls" : "ca"));
   } else {

@@ -166,7 +166,7 @@ function* round(context: OrchestrationContext, input: PollUntilInput): Flow<Verd
         (renewal.status === "completed" || renewal.status === "none") &&
         same(renewal.version, check.startedFrom);
       if (!stale && (renewal.status === "completed" || (renewal.status === "none" && renewal.version)))
-        return { verdict: "done", evidence: { state: renewal.status, version: renewal.version as string } };
+        return { verdict: "done", evidence: { state: renewal.status, version: renewal.version } };
       if (renewal.status === "failed" || renewal.status === "cancelled")
         return {
           verdict: "failed",

@@ -86,7 +86,7 @@ function* rolloutStageOrchestrator(context: OrchestrationContext): Flow<RolloutS
         deadlineSeconds: stage.probeDeadlineSeconds,
         pollIntervalSeconds: stage.probeIntervalSeconds,
       };
-      return applyTarget(targetInput, ids[i] as string);
+      return applyTarget(targetInput, ids[i]);
     });
   let steps: StepResult[];
   let cancelled = false;

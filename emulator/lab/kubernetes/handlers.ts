@@ -354,7 +354,7 @@ export class KubeApiServer {
     const def = t.def;
     obj.apiVersion = apiVersionOf(def);
     obj.kind = def.kind;
-    obj.metadata = { ...(obj.metadata ?? {}) } as KubeObject["metadata"];
+    obj.metadata = { ...(obj.metadata ?? {}) };
     if (def.namespaced) obj.metadata.namespace = t.namespace;
     else delete obj.metadata.namespace;
     if (old) {
@@ -408,7 +408,7 @@ export class KubeApiServer {
   private create(req: LabRequest, t: Target, dryRun: boolean): LabResponse {
     const obj = this.body(req);
     this.checkKind(t.def, obj);
-    const meta = (isObject(obj.metadata) ? obj.metadata : (obj.metadata = {})) as JsonObject;
+    const meta = isObject(obj.metadata) ? obj.metadata : (obj.metadata = {});
     if (!meta.name && typeof meta.generateName === "string")
       meta.name = `${meta.generateName}${Math.random().toString(36).slice(2, 7)}`;
     if (typeof meta.name !== "string" || meta.name === "")
@@ -438,7 +438,7 @@ export class KubeApiServer {
   private update(req: LabRequest, t: Target, dryRun: boolean): LabResponse {
     const obj = this.body(req);
     this.checkKind(t.def, obj);
-    const meta = (isObject(obj.metadata) ? obj.metadata : (obj.metadata = {})) as JsonObject;
+    const meta = isObject(obj.metadata) ? obj.metadata : (obj.metadata = {});
     if (meta.name !== t.name)
       throw badRequest(
         `the name of the object (${String(meta.name ?? "")}) does not match the name on the URL (${t.name})`,
@@ -510,14 +510,13 @@ export class KubeApiServer {
     }
     if (!isObject(patched)) throw badRequest("the patched object is not a JSON object");
     const obj = patched as unknown as KubeObject;
-    this.checkKind(t.def, patched as JsonObject);
+    this.checkKind(t.def, patched);
     if (!isObject(obj.metadata) || obj.metadata.name !== t.name)
       throw badRequest(
         `the name of the object (${String(isObject(obj.metadata) ? obj.metadata.name : "")}) does not match the name on the URL (${t.name})`,
       );
     // A resourceVersion in the patch is a precondition (optimistic locking through PATCH).
-    if (obj.metadata.resourceVersion !== old.metadata.resourceVersion)
-      throw conflict(this.gr(t.def), t.name!);
+    if (obj.metadata.resourceVersion !== old.metadata.resourceVersion) throw conflict(this.gr(t.def), t.name);
     if (obj.metadata.uid !== old.metadata.uid)
       throw statusError(
         409,
@@ -543,7 +542,7 @@ export class KubeApiServer {
       throw badRequest(
         `the API version in the data (${String(cfg.apiVersion)}) does not match the expected API version (${apiVersionOf(t.def)})`,
       );
-    const meta = (isObject(cfg.metadata) ? cfg.metadata : (cfg.metadata = {})) as JsonObject;
+    const meta = isObject(cfg.metadata) ? cfg.metadata : (cfg.metadata = {});
     if (meta.name !== undefined && meta.name !== t.name)
       throw badRequest(
         `the name of the object (${String(meta.name)}) does not match the name on the URL (${t.name})`,

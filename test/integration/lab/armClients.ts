@@ -65,7 +65,7 @@ export async function armFetch(
   options: { body?: unknown; token?: string | null; headers?: Record<string, string> } = {},
 ): Promise<{ status: number; headers: Headers; body: any }> {
   let token = options.token;
-  if (token === undefined) token = (await new DefaultAzureCredential().getToken(ARM_SCOPE))!.token;
+  if (token === undefined) token = (await new DefaultAzureCredential().getToken(ARM_SCOPE)).token;
   const res = await fetch(`${lab.ctx.servers.arm.url}${path}`, {
     method,
     headers: {

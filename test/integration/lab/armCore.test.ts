@@ -30,9 +30,11 @@ test("401: no token, another audience, an expired token — ARM's codes with a B
     /^Bearer authorization_uri="https:\/\/login\.microsoftonline\.com\//,
   );
 
-  const vaultToken = (await new ManagedIdentityCredential({
-    clientId: seed().identities.controlPlane.clientId,
-  }).getToken("https://vault.localhost/.default"))!.token;
+  const vaultToken = (
+    await new ManagedIdentityCredential({
+      clientId: seed().identities.controlPlane.clientId,
+    }).getToken("https://vault.localhost/.default")
+  ).token;
   const audience = await armFetch(lab, "GET", `${profilePath()}?api-version=2024-02-01`, {
     token: vaultToken,
   });

@@ -104,7 +104,7 @@ export function readPfx(base64: string, password = ""): { certs: string[]; keyPe
   const certs = (p12.getBags({ bagType: forge.pki.oids.certBag! })[forge.pki.oids.certBag!] ?? []).map((b) =>
     b.cert
       ? forge.pki.certificateToPem(b.cert)
-      : new X509Certificate(Buffer.from(forge.asn1.toDer(b.asn1!).getBytes(), "binary")).toString(),
+      : new X509Certificate(Buffer.from(forge.asn1.toDer(b.asn1).getBytes(), "binary")).toString(),
   );
   const keyBag = p12.getBags({ bagType: forge.pki.oids.pkcs8ShroudedKeyBag! })[
     forge.pki.oids.pkcs8ShroudedKeyBag!
@@ -113,7 +113,7 @@ export function readPfx(base64: string, password = ""): { certs: string[]; keyPe
   if (keyBag) tls.createSecureContext({ pfx: Buffer.from(base64, "base64"), passphrase: password });
   return {
     certs,
-    ...(keyBag?.key ? { keyPem: forge.pki.privateKeyToPem(keyBag.key as forge.pki.rsa.PrivateKey) } : {}),
+    ...(keyBag?.key ? { keyPem: forge.pki.privateKeyToPem(keyBag.key) } : {}),
   };
 }
 

@@ -157,7 +157,7 @@ async function write(world: ArmWorld, req: LabRequest): Promise<LabResponse> {
     if (req.method === "PATCH") return findService(world, req) as LabResponse;
     const invalid = validateCreate(body, userProps);
     if (invalid) return invalid;
-    service = newService(world, req.params.service!, body as Record<string, unknown>);
+    service = newService(world, req.params.service!, body);
   }
 
   // 1. The desired properties: PUT replaces them, PATCH merges (arrays replaced whole).

@@ -92,7 +92,7 @@ async function write(
   if (!isObject(body) || (body.properties !== undefined && !isObject(body.properties))) {
     return badRequest("BadRequest", "The request body must be a JSON object with a 'properties' object.");
   }
-  const props = (body.properties ?? {}) as Record<string, unknown>;
+  const props = body.properties ?? {};
   const existing = profile.customDomains[key(name)];
   let next: Record<string, unknown>;
   if (method === "PATCH") {
