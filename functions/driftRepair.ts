@@ -18,7 +18,7 @@ import {
 
 /** Starts the scan of this run. */
 export async function driftRepairHandler(
-  timer: Timer | unknown,
+  timer: unknown,
   client: DurableClient,
   context: InvocationContext,
 ): Promise<void> {

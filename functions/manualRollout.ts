@@ -366,8 +366,8 @@ function auditRecordOf(entity: Record<string, unknown>): AuditRecord {
   return record;
 }
 
-const newestFirst = (a: AuditRecord, b: AuditRecord) =>
-  String(b.startedAt ?? "").localeCompare(String(a.startedAt ?? ""));
+const startedAtOf = (r: AuditRecord): string => (typeof r.startedAt === "string" ? r.startedAt : "");
+const newestFirst = (a: AuditRecord, b: AuditRecord) => startedAtOf(b).localeCompare(startedAtOf(a));
 
 /**
  * The audit partitions `certificate` names: `vault/name` (vault name or URL) is one partition; a bare
