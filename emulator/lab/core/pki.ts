@@ -7,7 +7,6 @@ import { webcrypto } from "node:crypto";
 
 type CryptoKey = webcrypto.CryptoKey;
 type CryptoKeyPair = webcrypto.CryptoKeyPair;
-type Crypto = webcrypto.Crypto;
 type EcKeyAlgorithm = webcrypto.EcKeyAlgorithm;
 type RsaHashedKeyAlgorithm = webcrypto.RsaHashedKeyAlgorithm;
 type Algorithm = webcrypto.Algorithm;
@@ -167,7 +166,9 @@ async function importCertificateAuthority(certPem: string, keyPem: string): Prom
     true,
     ["sign"],
   );
-  const publicKey = await certificate.publicKey.export(importAlg, ["verify"], webcrypto);
+  // @peculiar/x509's typings name the DOM's global CryptoKey, which this project's libs (ES2023, no
+  // DOM) lack, so its return type resolves to an error type: name the key type node:crypto gives.
+  const publicKey = (await certificate.publicKey.export(importAlg, ["verify"], webcrypto)) as CryptoKey;
   return { certificate, certPem: certificate.toString("pem"), keys: { privateKey, publicKey } };
 }
 

@@ -69,7 +69,7 @@ const bad = (message: string): LabResponse => ({
 export function eventGridService(options: EventGridServiceOptions = {}): LabService {
   return {
     name: "eventgrid",
-    async start(ctx: LabContext) {
+    start(ctx: LabContext) {
       const firstStart = !ctx.store.has("eventgrid");
       const state = ctx.store.load<EventGridState>("eventgrid", () => ({
         subscriptions: [],

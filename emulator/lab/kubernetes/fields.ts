@@ -219,7 +219,9 @@ export function serverSideApply(
   for (const e of entries)
     if (!sameManager(e, me)) for (const p of fromFieldsV1(e.fieldsV1)) ownedByOthers.add(p);
 
-  const object = (current ? applyStrategicMergePatch(current, config) : structuredClone(config)) as JsonObject;
+  const object = (
+    current ? applyStrategicMergePatch(current, config) : structuredClone(config)
+  ) as JsonObject;
   // Fields this manager applied before, no longer applies, and nobody else owns are removed.
   const dropped = [...previouslyMine]
     .filter((p) => !applied.has(p) && !ownedByOthers.has(p))

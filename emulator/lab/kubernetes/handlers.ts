@@ -6,6 +6,7 @@
 import { parse as parseYaml } from "yaml";
 import type { LabContext } from "../core/lab.js";
 import { STREAMED, type LabRequest, type LabResponse } from "../core/http.js";
+import { textOf } from "../core/text.js";
 import type { KubeObject } from "./api.js";
 import {
   KubeStatusError,
@@ -103,7 +104,7 @@ export class KubeApiServer {
     return { def, name: rest[1], subresource: rest[2] };
   }
 
-  async handle(req: LabRequest): Promise<LabResponse | typeof STREAMED> {
+  handle(req: LabRequest): LabResponse | typeof STREAMED {
     const target = this.resolve(req.path);
     if (!target) throw pathNotFound();
     if (target.subresource && !(target.def === RESOURCE.deployments && target.subresource === "status"))
@@ -309,11 +310,11 @@ export class KubeApiServer {
     const kind = obj.kind;
     if (kind !== undefined && kind !== def.kind)
       throw badRequest(
-        `the API version in the data (${String(apiVersion)}) does not match the expected API version (${apiVersionOf(def)})`,
+        `the API version in the data (${textOf(apiVersion)}) does not match the expected API version (${apiVersionOf(def)})`,
       );
     if (apiVersion !== undefined && apiVersion !== apiVersionOf(def))
       throw badRequest(
-        `the API version in the data (${String(apiVersion)}) does not match the expected API version (${apiVersionOf(def)})`,
+        `the API version in the data (${textOf(apiVersion)}) does not match the expected API version (${apiVersionOf(def)})`,
       );
   }
 
@@ -441,7 +442,7 @@ export class KubeApiServer {
     const meta = isObject(obj.metadata) ? obj.metadata : (obj.metadata = {});
     if (meta.name !== t.name)
       throw badRequest(
-        `the name of the object (${String(meta.name ?? "")}) does not match the name on the URL (${t.name})`,
+        `the name of the object (${textOf(meta.name ?? "")}) does not match the name on the URL (${t.name})`,
       );
     if (t.def.namespaced && meta.namespace !== undefined && meta.namespace !== t.namespace)
       throw badRequest(
@@ -540,12 +541,12 @@ export class KubeApiServer {
     const cfg = structuredClone(config) as JsonObject;
     if (cfg.apiVersion !== apiVersionOf(t.def) || cfg.kind !== t.def.kind)
       throw badRequest(
-        `the API version in the data (${String(cfg.apiVersion)}) does not match the expected API version (${apiVersionOf(t.def)})`,
+        `the API version in the data (${textOf(cfg.apiVersion)}) does not match the expected API version (${apiVersionOf(t.def)})`,
       );
     const meta = isObject(cfg.metadata) ? cfg.metadata : (cfg.metadata = {});
     if (meta.name !== undefined && meta.name !== t.name)
       throw badRequest(
-        `the name of the object (${String(meta.name)}) does not match the name on the URL (${t.name})`,
+        `the name of the object (${textOf(meta.name)}) does not match the name on the URL (${t.name})`,
       );
     if (meta.managedFields !== undefined) throw badRequest("metadata.managedFields must be nil");
     meta.name = t.name!;
