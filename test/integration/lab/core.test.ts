@@ -24,14 +24,14 @@ test("a token is refused for another audience, and once it has expired", async (
   const wrong = await lab.ctx.auth.verify(`Bearer ${token}`, ["https://management.azure.com"]);
   assert.equal(wrong.ok, false);
   assert.equal(!wrong.ok && wrong.reason, "audience");
-  const minted = await lab.control("POST", "/lab/tokens", {
+  const minted = await lab.control<{ token: string }>("POST", "/lab/tokens", {
     identity: "operator",
     audience: "https://x",
     lifetimeSeconds: 60,
   });
   assert.equal(minted.status, 200);
   assert.equal((await lab.ctx.auth.verify(`Bearer ${minted.body.token}`, ["https://x"])).ok, true);
-  const stale = await lab.control("POST", "/lab/tokens", {
+  const stale = await lab.control<{ token: string }>("POST", "/lab/tokens", {
     identity: "operator",
     audience: "https://x",
     lifetimeSeconds: -60,

@@ -64,11 +64,14 @@ export function labTokenCredential(lab: TestLab, identity: string): TokenCredent
   return {
     async getToken(scopes) {
       const audience = (Array.isArray(scopes) ? scopes[0]! : scopes).replace(/\/\.default$/, "");
-      const minted = await lab.control("POST", "/lab/tokens", { identity, audience });
+      const minted = await lab.control<{ token: string; expiresOn: number }>("POST", "/lab/tokens", {
+        identity,
+        audience,
+      });
       if (minted.status !== 200) throw new Error(`The lab refused a token: ${JSON.stringify(minted.body)}`);
       return {
-        token: minted.body.token as string,
-        expiresOnTimestamp: (minted.body.expiresOn as number) * 1000,
+        token: minted.body.token,
+        expiresOnTimestamp: minted.body.expiresOn * 1000,
       };
     },
   };
