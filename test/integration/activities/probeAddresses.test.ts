@@ -21,7 +21,6 @@ import { discoverAllBindingsHandler } from "../../../src/activities/discoverAllB
 import { probeEndpointsHandler } from "../../../src/activities/probeEndpoints.js";
 import { readCertificateHandler } from "../../../src/activities/readCertificate.js";
 import { resolveBindingsHandler } from "../../../src/activities/resolveBindings.js";
-import type { ReadCertificateOutput } from "../../../src/activities/contracts.js";
 import { apimAddresses } from "../../../src/discovery.js";
 import { probeTargets, type ProbeSpec } from "../../../src/domain/bindings.js";
 import { buildPlan, planSteps } from "../../../src/domain/plan.js";
@@ -30,7 +29,6 @@ import { SEED, clusterId } from "../../../emulator/lab/seed.js";
 import { labProbeHostOverrides } from "../../support/labConfig.js";
 import { startActivityWorld, type ActivityWorld } from "./activitySupport.js";
 
-type Found = Extract<ReadCertificateOutput, { found: true }>;
 const C = SEED.certificates;
 const vaultName = SEED.vault.name;
 const ingressHost = C.ingress.hosts[0];

@@ -39,7 +39,7 @@ test("401 without a token: the SDK's first, unauthenticated request gets the rea
     `Bearer authorization="https://login.microsoftonline.com/${lab.ctx.seed.tenantId}", resource="https://vault.localhost"`,
   );
   // A credential that yields no token leaves the SDK with that 401.
-  const noToken: TokenCredential = { getToken: async () => null };
+  const noToken: TokenCredential = { getToken: () => Promise.resolve(null) };
   await assert.rejects(certificateClient(lab, noToken).getCertificate(edge()));
 });
 
