@@ -6,7 +6,19 @@ export default tseslint.config(
     ignores: ["dist/**", "dist-*/**", "node_modules/**", ".lab/**", ".azurite/**", ".host/**", "coverage/**"],
   },
   js.configs.recommended,
-  ...tseslint.configs.recommended,
+  ...tseslint.configs.recommendedTypeChecked,
+  {
+    languageOptions: {
+      parserOptions: {
+        projectService: true,
+        tsconfigRootDir: import.meta.dirname,
+      },
+    },
+  },
+  {
+    files: ["**/*.js", "**/*.mjs"],
+    ...tseslint.configs.disableTypeChecked,
+  },
   {
     files: ["**/*.js", "**/*.mjs"],
     languageOptions: {
@@ -17,6 +29,21 @@ export default tseslint.config(
     files: ["**/*.ts"],
     rules: {
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
+      "@typescript-eslint/no-floating-promises": [
+        "error",
+        {
+          // node:test's test()/describe()/it()/suite() (and .skip/.only/.todo) return promises the runner
+          // itself awaits. The names also match a TestContext's t.test(): await subtests by hand.
+          allowForKnownSafeCalls: [
+            {
+              from: "package",
+              package: "node:test",
+              name: ["test", "describe", "it", "suite", "skip", "only", "todo"],
+            },
+          ],
+        },
+      ],
+      "@typescript-eslint/no-misused-promises": "error",
     },
   },
   {

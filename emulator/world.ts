@@ -62,7 +62,11 @@ export interface World {
   /** Polls until the instance is no longer running; returns its final report (the output). */
   waitForRollout(instanceId: string, timeoutMs?: number): Promise<RolloutReport>;
   /** Polls until `check` answers a value. */
-  waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs?: number): Promise<T>;
+  waitFor<T>(
+    what: string,
+    check: () => Promise<T | undefined> | T | undefined,
+    timeoutMs?: number,
+  ): Promise<T>;
   /** SHA-1 thumbprints (uppercase hex) each address of a host presents in a real handshake. */
   served(hostName: string): Promise<string[]>;
   /** One HTTPS request through the whole chain (Front Door edge → APIM → ingress → backend). */
@@ -226,7 +230,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
 
   const waitFor = async <T>(
     what: string,
-    check: () => Promise<T | undefined>,
+    check: () => Promise<T | undefined> | T | undefined,
     timeoutMs = 60_000,
   ): Promise<T> => {
     const deadline = Date.now() + timeoutMs;

@@ -15,7 +15,7 @@ import { findStatus } from "../src/triggers/instanceStatus.js";
 
 /** Starts the scan of this run. */
 export async function driftRepairHandler(
-  timer: Timer | unknown,
+  timer: unknown,
   client: DurableClient,
   context: InvocationContext,
 ): Promise<void> {

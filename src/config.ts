@@ -193,7 +193,10 @@ const boolean = (defaultValue: boolean) =>
     (v) => {
       const s = blankToUndefined(v);
       if (s === undefined) return defaultValue;
-      const t = String(s).toLowerCase();
+      const t =
+        typeof s === "string" || typeof s === "number" || typeof s === "boolean"
+          ? String(s).toLowerCase()
+          : "";
       if (["true", "1", "yes"].includes(t)) return true;
       if (["false", "0", "no"].includes(t)) return false;
       return s;

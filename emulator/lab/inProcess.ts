@@ -12,8 +12,11 @@ import { labServices } from "./services.js";
 
 export interface TestLab extends Lab {
   stateDir: string;
-  /** Calls the lab control API. */
-  control(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }>;
+  /**
+   * Calls the lab control API. `T` is the JSON body the caller expects (not checked; `unknown` unless
+   * named), undefined when the answer has no body.
+   */
+  control<T = unknown>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }>;
   /** Stops the lab (once; later calls wait for that stop) and removes its state folder (unless `keepState`). */
   dispose(options?: { keepState?: boolean }): Promise<void>;
 }
@@ -55,14 +58,14 @@ export async function startTestLab(options: { stateDir?: string } = {}): Promise
   return {
     ...lab,
     stateDir,
-    async control(method, path, body) {
+    async control<T>(method: string, path: string, body?: unknown) {
       const res = await fetch(`${controlUrl}${path}`, {
         method,
         headers: body === undefined ? {} : { "content-type": "application/json" },
         body: body === undefined ? undefined : JSON.stringify(body),
       });
       const text = await res.text();
-      return { status: res.status, body: text ? JSON.parse(text) : undefined };
+      return { status: res.status, body: (text ? JSON.parse(text) : undefined) as T };
     },
     async dispose(opts) {
       // Idempotent: a test that restarts the lab on the same folder may fail before it has a new one,

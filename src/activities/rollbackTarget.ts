@@ -89,7 +89,7 @@ async function restoredContent(
 ): Promise<{ data: Record<string, string>; version?: string; thumbprint?: string } | Reasoned> {
   if (plan.action === "restoreFromBackup") {
     const data = Object.fromEntries(
-      KEYS(a).flatMap((k) => (backup?.data?.[k] !== undefined ? [[k, backup.data[k]!]] : [])),
+      KEYS(a).flatMap((k) => (backup?.data?.[k] !== undefined ? [[k, backup.data[k]]] : [])),
     );
     return { data, ...plan.carried };
   }

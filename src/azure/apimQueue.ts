@@ -111,8 +111,7 @@ export async function readChange(
 export async function listChanges(table: TableClient, serviceId: string): Promise<StoredChange[]> {
   const out: StoredChange[] = [];
   const filter = `PartitionKey eq '${queuePartition(serviceId)}'`;
-  for await (const e of table.listEntities<QueueEntity>({ queryOptions: { filter } }))
-    out.push(toStored(e as QueueEntity & { etag: string }));
+  for await (const e of table.listEntities<QueueEntity>({ queryOptions: { filter } })) out.push(toStored(e));
   return out;
 }
 

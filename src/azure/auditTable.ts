@@ -95,8 +95,8 @@ export function auditRecordOf(entity: Record<string, unknown>): AuditRecord {
   return record;
 }
 
-const newestFirst = (a: AuditRecord, b: AuditRecord) =>
-  String(b.startedAt ?? "").localeCompare(String(a.startedAt ?? ""));
+const startedAtOf = (r: AuditRecord): string => (typeof r.startedAt === "string" ? r.startedAt : "");
+const newestFirst = (a: AuditRecord, b: AuditRecord) => startedAtOf(b).localeCompare(startedAtOf(a));
 
 /** Audit rows matching `filter` (an OData filter; every row without one), newest first. */
 export async function auditRecords(table: TableClient, filter?: string): Promise<AuditRecord[]> {

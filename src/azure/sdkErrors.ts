@@ -104,7 +104,7 @@ export function describeSdkError(error: unknown, operation: string): SdkFailure 
     }
   }
   // ARM bodies keep their code in `error.code`; the SDK copies it to `code` already.
-  const headers = (response?.headers ?? e.headers) as unknown;
+  const headers = response?.headers ?? e.headers;
   const retryAfter = retryAfterSeconds(headers);
   const nodeCode = typeof e.code === "string" && NETWORK_CODES.has(e.code);
   const kind: SdkFailure["kind"] =

@@ -506,5 +506,5 @@ export function fieldErrors(error: z.ZodError): FieldError[] {
 export function parseBindingsFile(parsed: unknown): ParseBindingsResult {
   const r = bindingsFileSchema.safeParse(parsed);
   if (!r.success) return { ok: false, errors: fieldErrors(r.error) };
-  return { ok: true, bindings: r.data.bindings.map((b) => ({ ...b, source: "explicit" }) as Binding) };
+  return { ok: true, bindings: r.data.bindings.map((b) => ({ ...b, source: "explicit" })) };
 }

@@ -107,7 +107,7 @@ export function renewalCompletion(
   const stale =
     (renewal.status === "completed" || renewal.status === "none") && same(renewal.version, startedFrom);
   if (!stale && (renewal.status === "completed" || (renewal.status === "none" && renewal.version)))
-    return { verdict: "done", evidence: { state: renewal.status, version: renewal.version as string } };
+    return { verdict: "done", evidence: { state: renewal.status, version: renewal.version } };
   if (renewal.status === "failed" || renewal.status === "cancelled")
     return { verdict: "failed", ...renewalFailed(renewal), evidence: { state: renewal.status } };
   if (renewal.status === "none" && !stale)

@@ -136,7 +136,7 @@ function* applyTargets(run: StageRun): Flow<{ steps: StepResult[]; cancelled: bo
         deadlineSeconds: stage.probeDeadlineSeconds,
         pollIntervalSeconds: stage.probeIntervalSeconds,
       };
-      return applyTarget(targetInput, targetIds[i] as string);
+      return applyTarget(targetInput, targetIds[i]);
     });
   try {
     const all = yield* awaitChildren<StepResult[]>(

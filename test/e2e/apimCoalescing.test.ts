@@ -66,7 +66,7 @@ describe("APIM updates of concurrent rollouts", () => {
       const first = await start(name(1), versionOf(1));
       await world.waitFor(
         "the first update to be sent",
-        async () => (writes.length === 1 ? true : undefined),
+        () => (writes.length === 1 ? true : undefined),
         60_000,
       );
       const others = [await start(name(2), versionOf(2)), await start(name(3), versionOf(3))];
@@ -107,7 +107,7 @@ describe("APIM updates of concurrent rollouts", () => {
       const first = await start(name(1), versions.get(name(1)) as string);
       await world.waitFor(
         "the first update to be sent",
-        async () => (writes.length === 1 ? true : undefined),
+        () => (writes.length === 1 ? true : undefined),
         60_000,
       );
       const second = await start(name(2), versions.get(name(2)) as string);

@@ -98,7 +98,7 @@ describe("rollouts started by Key Vault events", () => {
     });
     await world.emitKeyVaultEvent("CertificateNearExpiry", name, old.version);
     const skipped = /\(Certificate\w+ kv-contoso\/ingress-tls\): skipped: /g;
-    await world.waitFor("the host to log three skipped deliveries", async () =>
+    await world.waitFor("the host to log three skipped deliveries", () =>
       (world.logs().match(skipped) ?? []).length >= 3 ? true : undefined,
     );
     const status = await world.status(id);
@@ -130,7 +130,7 @@ describe("rollouts started by Key Vault events", () => {
     }
     // The older version's event arrives late (sent now: event order says nothing).
     const eventId = await world.emitKeyVaultEvent("CertificateNewVersionCreated", name, older.version);
-    await world.waitFor("the late event to be skipped", async () =>
+    await world.waitFor("the late event to be skipped", () =>
       world.logs().includes(`Event ${eventId} (CertificateNewVersionCreated kv-contoso/${name}): skipped: `)
         ? true
         : undefined,

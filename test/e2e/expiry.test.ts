@@ -59,7 +59,7 @@ describe("expiry", () => {
     );
     const eventId = await world.emitKeyVaultEvent("CertificateNearExpiry", NAME, expiring.version);
 
-    await world.waitFor("the delivery during the dry run to fail", async () =>
+    await world.waitFor("the delivery during the dry run to fail", () =>
       new RegExp(`Event ${eventId} .*does not replace the expiring version`).test(world.logs())
         ? true
         : undefined,

@@ -52,7 +52,7 @@ describe("bounded history", () => {
       // Many rounds of the deployment wait (each reads the custom domain once).
       await world.waitFor(
         "80 reads of the stuck deployment",
-        async () => (domainReads >= 80 ? true : undefined),
+        () => (domainReads >= 80 ? true : undefined),
         90_000,
       );
       const mine = (await listInstances(world)).filter((i) => i.instanceId.startsWith(id));

@@ -160,7 +160,7 @@ describe("resilience", () => {
       const report = await world.waitForRollout(id);
       assert.equal(report.outcome?.state, "Succeeded", explain(report));
       const after = report.versions.next?.thumbprint ?? "";
-      await world.waitFor("a request served with the new edge certificate", async () =>
+      await world.waitFor("a request served with the new edge certificate", () =>
         edgeThumbprints.has(after) ? true : undefined,
       );
       console.log(

@@ -72,7 +72,7 @@ export function testKey(kind: KeyKind, slot = 0): Promise<CryptoKeyPair> {
   const id = `${kind}:${slot}`;
   let p = keyCache.get(id);
   if (!p) {
-    p = subtle.generateKey(keyGenParams(kind), true, ["sign", "verify"]) as Promise<CryptoKeyPair>;
+    p = subtle.generateKey(keyGenParams(kind), true, ["sign", "verify"]);
     keyCache.set(id, p);
   }
   return p;
@@ -101,7 +101,7 @@ let serial = 0x1000;
 const nextSerial = () => (serial++).toString(16).padStart(8, "0");
 
 function signingParams(issuerKeys: CryptoKeyPair, hash: string): Algorithm {
-  const alg = issuerKeys.privateKey.algorithm as Algorithm;
+  const alg = issuerKeys.privateKey.algorithm;
   return alg.name === "ECDSA"
     ? ({ name: "ECDSA", hash } as EcdsaParams)
     : ({ name: "RSASSA-PKCS1-v1_5", hash } as RsaHashedImportParams);
@@ -303,7 +303,7 @@ async function toForgeKey(privateKey: CryptoKey): Promise<forge.pki.rsa.PrivateK
   const pem = createPrivateKey({ key: pkcs8, format: "der", type: "pkcs8" })
     .export({ format: "pem", type: "pkcs8" })
     .toString();
-  return forge.pki.privateKeyFromPem(pem) as forge.pki.rsa.PrivateKey;
+  return forge.pki.privateKeyFromPem(pem);
 }
 
 /** Web Crypto cannot sign with MD5; node-forge can (RSA only). */

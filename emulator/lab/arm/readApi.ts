@@ -10,6 +10,7 @@ import type {
 } from "./api.js";
 import { key, lastSegment } from "./core/ids.js";
 import type { ApimServiceState, ProfileState } from "./core/state.js";
+import { textOf } from "../core/text.js";
 import type { ArmWorld } from "./core/world.js";
 import { profileId } from "./cdn/frontDoor.js";
 import { serviceId } from "./apim/apim.js";
@@ -93,7 +94,7 @@ export function createArmApi(world: ArmWorld): ArmLabApi {
         id: `${serviceId(world, s.name)}/backends/${b.name}`,
         name: b.name,
         url: String(p.url),
-        protocol: String(p.protocol ?? "http"),
+        protocol: textOf(p.protocol ?? "http"),
         tls: {
           validateCertificateChain: tls.validateCertificateChain !== false,
           validateCertificateName: tls.validateCertificateName !== false,

@@ -30,7 +30,7 @@ const tokenSchema = z.object({
 export function controlService(): LabService {
   return {
     name: "control",
-    async start(ctx: LabContext) {
+    start(ctx: LabContext) {
       const r = ctx.servers.control.router;
       r.on("GET", "/lab/health", () => ({
         status: 200,

@@ -260,7 +260,7 @@ async function listen(server: Server, port: number, scheme: string): Promise<Run
     sockets.add(s);
     s.on("close", () => sockets.delete(s));
   });
-  server.on("secureConnection", (s) => {
+  server.on("secureConnection", (s: import("node:tls").TLSSocket) => {
     sockets.add(s);
     s.on("close", () => sockets.delete(s));
   });

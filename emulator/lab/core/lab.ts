@@ -59,13 +59,13 @@ export interface LabContext {
   registry: Map<string, unknown>;
   /** Runs when the lab stops (servers close after). */
   onStop(fn: () => Promise<void> | void): void;
-  log(message: string): void;
+  log: (message: string) => void;
 }
 
 /** A lab service: registers routes and seeds its state on start. */
 export interface LabService {
   readonly name: string;
-  start(ctx: LabContext): Promise<void>;
+  start(ctx: LabContext): Promise<void> | void;
 }
 
 export interface LabOptions {

@@ -7,7 +7,6 @@ import { webcrypto } from "node:crypto";
 
 type CryptoKey = webcrypto.CryptoKey;
 type CryptoKeyPair = webcrypto.CryptoKeyPair;
-type Crypto = webcrypto.Crypto;
 type EcKeyAlgorithm = webcrypto.EcKeyAlgorithm;
 type RsaHashedKeyAlgorithm = webcrypto.RsaHashedKeyAlgorithm;
 type Algorithm = webcrypto.Algorithm;
@@ -16,7 +15,7 @@ import { join } from "node:path";
 import "reflect-metadata";
 import * as x509 from "@peculiar/x509";
 
-x509.cryptoProvider.set(webcrypto as unknown as Crypto);
+x509.cryptoProvider.set(webcrypto);
 
 export type KeySpec = { kty: "EC"; curve?: "P-256" | "P-384" } | { kty: "RSA"; size?: 2048 | 3072 | 4096 };
 
@@ -60,7 +59,7 @@ const rsaAlg = (size: number, hash = "SHA-256") => ({
 
 async function generateKeys(spec: KeySpec, hash?: string): Promise<CryptoKeyPair> {
   const alg = spec.kty === "EC" ? ecAlg(spec.curve ?? "P-256") : rsaAlg(spec.size ?? 2048, hash);
-  return (await webcrypto.subtle.generateKey(alg, true, ["sign", "verify"])) as CryptoKeyPair;
+  return await webcrypto.subtle.generateKey(alg, true, ["sign", "verify"]);
 }
 
 function signingAlgorithm(key: CryptoKey, hash = "SHA-256"): Algorithm & { hash: string } {
@@ -167,7 +166,9 @@ async function importCertificateAuthority(certPem: string, keyPem: string): Prom
     true,
     ["sign"],
   );
-  const publicKey = await certificate.publicKey.export(importAlg, ["verify"], webcrypto as unknown as Crypto);
+  // @peculiar/x509's typings name the DOM's global CryptoKey, which this project's libs (ES2023, no
+  // DOM) lack, so its return type resolves to an error type: name the key type node:crypto gives.
+  const publicKey = (await certificate.publicKey.export(importAlg, ["verify"], webcrypto)) as CryptoKey;
   return { certificate, certPem: certificate.toString("pem"), keys: { privateKey, publicKey } };
 }
 

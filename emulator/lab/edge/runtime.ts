@@ -12,8 +12,8 @@ export interface HopRuntime {
   /** 127.0.0.1 port serving `host` for a caller (the hop that hosts the name), if any. */
   resolve(host: string): number | undefined;
   /** A lab-CA certificate for `wrong.contoso.test`, for the `wrongCertificate` fault. */
-  wrongCertificate(): PreparedCertificate | undefined;
-  log(message: string): void;
+  wrongCertificate: () => PreparedCertificate | undefined;
+  log: (message: string) => void;
 }
 
 /** The host a request is for: the Host header without port, else the SNI name. */

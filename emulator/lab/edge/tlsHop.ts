@@ -33,7 +33,7 @@ export interface TlsHopOptions {
   fallback?: PreparedCertificate;
   /** Ask every client for a certificate (ingress-nginx with auth-tls); verification is the handler's. */
   requestClientCertificate?: boolean;
-  handler(req: http.IncomingMessage, res: http.ServerResponse): void;
+  handler: (req: http.IncomingMessage, res: http.ServerResponse) => void;
   log?(message: string): void;
 }
 

@@ -69,7 +69,7 @@ const bad = (message: string): LabResponse => ({
 export function eventGridService(options: EventGridServiceOptions = {}): LabService {
   return {
     name: "eventgrid",
-    async start(ctx: LabContext) {
+    start(ctx: LabContext) {
       const firstStart = !ctx.store.has("eventgrid");
       const state = ctx.store.load<EventGridState>("eventgrid", () => ({
         subscriptions: [],
@@ -259,7 +259,7 @@ export function eventGridService(options: EventGridServiceOptions = {}): LabServ
           return bad("Body must be {name} with 3-50 lower-case letters, digits and hyphens.");
         state.topics[name] ??= newTopic(name);
         save();
-        const t = state.topics[name]!;
+        const t = state.topics[name];
         return {
           status: 201,
           body: { name, endpoint: topicEndpoint(name), key: t.key1, resourceId: topicId(name) },
@@ -348,7 +348,7 @@ function checkEventGridEvent(e: unknown): string | undefined {
   if (typeof e !== "object" || e === null) return "Each event must be a JSON object.";
   const ev = e as Record<string, unknown>;
   for (const k of ["id", "subject", "eventType", "eventTime", "dataVersion"]) {
-    if (typeof ev[k] !== "string" || (ev[k] as string).length === 0)
+    if (typeof ev[k] !== "string" || ev[k].length === 0)
       return `The event is missing the required property '${k}'.`;
   }
   if (!("data" in ev)) return "The event is missing the required property 'data'.";
@@ -359,7 +359,7 @@ function checkCloudEvent(e: unknown): string | undefined {
   if (typeof e !== "object" || e === null) return "Each event must be a JSON object.";
   const ev = e as Record<string, unknown>;
   for (const k of ["id", "source", "type", "specversion"]) {
-    if (typeof ev[k] !== "string" || (ev[k] as string).length === 0)
+    if (typeof ev[k] !== "string" || ev[k].length === 0)
       return `The CloudEvent is missing the required attribute '${k}'.`;
   }
   if (ev.specversion !== "1.0")

@@ -168,7 +168,7 @@ export function openApiV3(groupVersion: string) {
   return {
     openapi: "3.0.0",
     info: { title: "Kubernetes", version: KUBE_VERSION.gitVersion },
-    paths: Object.assign({}, ...defs.map(pathsFor)),
+    paths: Object.fromEntries(defs.flatMap((d) => Object.entries(pathsFor(d)))),
     components: {
       schemas: Object.fromEntries(
         defs.map((d) => [

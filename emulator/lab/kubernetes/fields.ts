@@ -219,13 +219,14 @@ export function serverSideApply(
   for (const e of entries)
     if (!sameManager(e, me)) for (const p of fromFieldsV1(e.fieldsV1)) ownedByOthers.add(p);
 
-  let object = (current ? applyStrategicMergePatch(current, config) : structuredClone(config)) as JsonObject;
+  const object = (
+    current ? applyStrategicMergePatch(current, config) : structuredClone(config)
+  ) as JsonObject;
   // Fields this manager applied before, no longer applies, and nobody else owns are removed.
   const dropped = [...previouslyMine]
     .filter((p) => !applied.has(p) && !ownedByOthers.has(p))
     .sort((a, b) => tokensOf(b).length - tokensOf(a).length);
   for (const p of dropped) removeAt(object, tokensOf(p));
-  object = object as JsonObject;
 
   const updated = entries.filter((e) => !sameManager(e, me));
   updated.push({

@@ -6,6 +6,7 @@
 import { parse as parseYaml } from "yaml";
 import type { LabContext } from "../core/lab.js";
 import { STREAMED, type LabRequest, type LabResponse } from "../core/http.js";
+import { textOf } from "../core/text.js";
 import type { KubeObject } from "./api.js";
 import {
   KubeStatusError,
@@ -103,7 +104,7 @@ export class KubeApiServer {
     return { def, name: rest[1], subresource: rest[2] };
   }
 
-  async handle(req: LabRequest): Promise<LabResponse | typeof STREAMED> {
+  handle(req: LabRequest): LabResponse | typeof STREAMED {
     const target = this.resolve(req.path);
     if (!target) throw pathNotFound();
     if (target.subresource && !(target.def === RESOURCE.deployments && target.subresource === "status"))
@@ -309,11 +310,11 @@ export class KubeApiServer {
     const kind = obj.kind;
     if (kind !== undefined && kind !== def.kind)
       throw badRequest(
-        `the API version in the data (${String(apiVersion)}) does not match the expected API version (${apiVersionOf(def)})`,
+        `the API version in the data (${textOf(apiVersion)}) does not match the expected API version (${apiVersionOf(def)})`,
       );
     if (apiVersion !== undefined && apiVersion !== apiVersionOf(def))
       throw badRequest(
-        `the API version in the data (${String(apiVersion)}) does not match the expected API version (${apiVersionOf(def)})`,
+        `the API version in the data (${textOf(apiVersion)}) does not match the expected API version (${apiVersionOf(def)})`,
       );
   }
 
@@ -354,7 +355,7 @@ export class KubeApiServer {
     const def = t.def;
     obj.apiVersion = apiVersionOf(def);
     obj.kind = def.kind;
-    obj.metadata = { ...(obj.metadata ?? {}) } as KubeObject["metadata"];
+    obj.metadata = { ...(obj.metadata ?? {}) };
     if (def.namespaced) obj.metadata.namespace = t.namespace;
     else delete obj.metadata.namespace;
     if (old) {
@@ -408,7 +409,7 @@ export class KubeApiServer {
   private create(req: LabRequest, t: Target, dryRun: boolean): LabResponse {
     const obj = this.body(req);
     this.checkKind(t.def, obj);
-    const meta = (isObject(obj.metadata) ? obj.metadata : (obj.metadata = {})) as JsonObject;
+    const meta = isObject(obj.metadata) ? obj.metadata : (obj.metadata = {});
     if (!meta.name && typeof meta.generateName === "string")
       meta.name = `${meta.generateName}${Math.random().toString(36).slice(2, 7)}`;
     if (typeof meta.name !== "string" || meta.name === "")
@@ -438,10 +439,10 @@ export class KubeApiServer {
   private update(req: LabRequest, t: Target, dryRun: boolean): LabResponse {
     const obj = this.body(req);
     this.checkKind(t.def, obj);
-    const meta = (isObject(obj.metadata) ? obj.metadata : (obj.metadata = {})) as JsonObject;
+    const meta = isObject(obj.metadata) ? obj.metadata : (obj.metadata = {});
     if (meta.name !== t.name)
       throw badRequest(
-        `the name of the object (${String(meta.name ?? "")}) does not match the name on the URL (${t.name})`,
+        `the name of the object (${textOf(meta.name ?? "")}) does not match the name on the URL (${t.name})`,
       );
     if (t.def.namespaced && meta.namespace !== undefined && meta.namespace !== t.namespace)
       throw badRequest(
@@ -510,14 +511,13 @@ export class KubeApiServer {
     }
     if (!isObject(patched)) throw badRequest("the patched object is not a JSON object");
     const obj = patched as unknown as KubeObject;
-    this.checkKind(t.def, patched as JsonObject);
+    this.checkKind(t.def, patched);
     if (!isObject(obj.metadata) || obj.metadata.name !== t.name)
       throw badRequest(
         `the name of the object (${String(isObject(obj.metadata) ? obj.metadata.name : "")}) does not match the name on the URL (${t.name})`,
       );
     // A resourceVersion in the patch is a precondition (optimistic locking through PATCH).
-    if (obj.metadata.resourceVersion !== old.metadata.resourceVersion)
-      throw conflict(this.gr(t.def), t.name!);
+    if (obj.metadata.resourceVersion !== old.metadata.resourceVersion) throw conflict(this.gr(t.def), t.name);
     if (obj.metadata.uid !== old.metadata.uid)
       throw statusError(
         409,
@@ -541,12 +541,12 @@ export class KubeApiServer {
     const cfg = structuredClone(config) as JsonObject;
     if (cfg.apiVersion !== apiVersionOf(t.def) || cfg.kind !== t.def.kind)
       throw badRequest(
-        `the API version in the data (${String(cfg.apiVersion)}) does not match the expected API version (${apiVersionOf(t.def)})`,
+        `the API version in the data (${textOf(cfg.apiVersion)}) does not match the expected API version (${apiVersionOf(t.def)})`,
       );
-    const meta = (isObject(cfg.metadata) ? cfg.metadata : (cfg.metadata = {})) as JsonObject;
+    const meta = isObject(cfg.metadata) ? cfg.metadata : (cfg.metadata = {});
     if (meta.name !== undefined && meta.name !== t.name)
       throw badRequest(
-        `the name of the object (${String(meta.name)}) does not match the name on the URL (${t.name})`,
+        `the name of the object (${textOf(meta.name)}) does not match the name on the URL (${t.name})`,
       );
     if (meta.managedFields !== undefined) throw badRequest("metadata.managedFields must be nil");
     meta.name = t.name!;

@@ -171,7 +171,7 @@ export function applyStrategicMergePatch(target: Json, patch: Json, path: string
   }
   if (patch.$patch === "delete") return null;
   const out: JsonObject = isObject(target) ? clone(target) : {};
-  const retain = Array.isArray(patch.$retainKeys) ? (patch.$retainKeys as Json[]).map(String) : undefined;
+  const retain = Array.isArray(patch.$retainKeys) ? patch.$retainKeys.map(String) : undefined;
   for (const [k, v] of Object.entries(patch)) {
     if (k.startsWith("$setElementOrder/") || k === "$retainKeys" || k === "$patch") continue;
     if (k.startsWith("$deleteFromPrimitiveList/")) {

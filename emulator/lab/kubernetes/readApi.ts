@@ -61,7 +61,7 @@ export function createKubernetesApi(
         const caRef = ing.metadata.annotations?.[AUTH_TLS_SECRET];
         if (caRef) {
           const [caNs, caName] = caRef.includes("/") ? caRef.split("/", 2) : [namespace, caRef];
-          const ca = store.peek(RESOURCE.secrets, caNs!, caName!);
+          const ca = store.peek(RESOURCE.secrets, caNs, caName!);
           binding.clientCaSecret = `${caNs}/${caName}`;
           binding.clientCaPem = secretData(caNs!, caName!)?.["ca.crt"];
           binding.versions.push(ca?.metadata.resourceVersion ?? "-");

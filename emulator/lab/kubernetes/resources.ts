@@ -222,7 +222,7 @@ const deployments: ResourceDef = {
   verbs: ALL_VERBS,
   hasGeneration: true,
   normalize(obj, old) {
-    const spec = (isRecord(obj.spec) ? obj.spec : (obj.spec = {})) as Record<string, unknown>;
+    const spec = isRecord(obj.spec) ? obj.spec : (obj.spec = {});
     if (typeof spec.replicas !== "number") spec.replicas = 1;
     spec.revisionHistoryLimit ??= 10;
     spec.progressDeadlineSeconds ??= 600;

@@ -39,7 +39,7 @@ export function parseLabelSelector(selector: string | null): Matcher {
       return op === "!=" ? (l) => l[key!] !== value : (l) => l[key!] === value;
     }
     m = /^!\s*(\S+)$/.exec(term);
-    if (m) return (l) => !(m![1]! in l);
+    if (m) return (l) => !(m[1]! in l);
     if (/^[A-Za-z0-9./_-]+$/.test(term)) return (l) => term in l;
     throw badRequest(
       `unable to parse requirement: found '${term}', expected: !, identifier, or 'end of string'`,

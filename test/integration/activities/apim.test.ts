@@ -62,11 +62,7 @@ const serviceId = seededServiceId();
 async function newVersion(certificateName: string): Promise<void> {
   const kv = new CertificateClient(w.composition.vaultUrl(vaultName)!, new DefaultAzureCredential());
   const policy = await kv.getCertificatePolicy(certificateName);
-  const poller = await kv.beginCreateCertificate(
-    certificateName,
-    policy as never,
-    { intervalInMs: 50 } as never,
-  );
+  const poller = await kv.beginCreateCertificate(certificateName, policy, { intervalInMs: 50 });
   await poller.pollUntilDone();
 }
 

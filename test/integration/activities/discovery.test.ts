@@ -102,7 +102,7 @@ test("a bindings file that does not validate is a warning naming the field; disc
   );
   assert.equal(r.bindings.length, 1);
   assert.equal(r.warnings[0]?.reason, "BindingsFileInvalid");
-  assert.match(r.warnings[0]!.message, /bindings\[0\]\.serviceId/);
+  assert.match(r.warnings[0].message, /bindings\[0\]\.serviceId/);
   w.reconfigure({});
 });
 

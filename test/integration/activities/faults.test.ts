@@ -48,11 +48,7 @@ async function newVersion(
   change: (p: Record<string, unknown>) => Record<string, unknown> = (p) => p,
 ): Promise<Found> {
   const policy = await kv.getCertificatePolicy(name);
-  const poller = await kv.beginCreateCertificate(
-    name,
-    change({ ...policy }) as never,
-    { intervalInMs: 50 } as never,
-  );
+  const poller = await kv.beginCreateCertificate(name, change({ ...policy }) as never, { intervalInMs: 50 });
   await poller.pollUntilDone();
   return (await readCertificateHandler({ vaultName, certificateName: name }, w.context())) as Found;
 }

@@ -218,6 +218,6 @@ test("a backup left by another run is not taken as the snapshot of a Secret this
     },
   ]);
   assert.equal(rb.stages[0]?.actions[0]?.kind, "kubernetesSecret");
-  const action = rb.stages[0]!.actions[0]!;
+  const action = rb.stages[0].actions[0];
   assert.deepEqual(action.kind === "kubernetesSecret" ? action.restore : undefined, { from: "delete" });
 });

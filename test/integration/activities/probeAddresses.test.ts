@@ -21,7 +21,6 @@ import { discoverAllBindingsHandler } from "../../../src/activities/discoverAllB
 import { probeEndpointsHandler } from "../../../src/activities/probeEndpoints.js";
 import { readCertificateHandler } from "../../../src/activities/readCertificate.js";
 import { resolveBindingsHandler } from "../../../src/activities/resolveBindings.js";
-import type { ReadCertificateOutput } from "../../../src/activities/contracts.js";
 import { apimAddresses } from "../../../src/discovery.js";
 import { probeTargets, type ProbeSpec } from "../../../src/domain/bindings.js";
 import { buildPlan, planSteps } from "../../../src/domain/plan.js";
@@ -31,12 +30,11 @@ import { labProbeHostOverrides } from "../../support/labConfig.js";
 import { startActivityWorld, type ActivityWorld } from "./activitySupport.js";
 import { aStagePolicy } from "../../support/policyBuilders.js";
 
-type Found = Extract<ReadCertificateOutput, { found: true }>;
 const C = SEED.certificates;
 const vaultName = SEED.vault.name;
-const ingressHost = C.ingress.hosts[0]!;
-const apimHost = C.apim.hosts[0]!;
-const edgeHost = C.edge.hosts[0]!;
+const ingressHost = C.ingress.hosts[0];
+const apimHost = C.apim.hosts[0];
+const edgeHost = C.edge.hosts[0];
 
 /** An HTTPS server with a lab certificate for `host`, recording the SNI and Host header it is sent. */
 interface Origin {
@@ -99,7 +97,7 @@ const frontDoorAddresses = () => labOverrides.get(edgeHost)!;
 async function current(certificateName: string): Promise<string> {
   const r = await readCertificateHandler({ vaultName, certificateName }, w.context());
   assert.ok(r.found, `certificate ${certificateName} not found`);
-  return (r as Found).thumbprint;
+  return r.thumbprint;
 }
 
 const withoutAddresses = (probes: ProbeSpec[]): ProbeSpec[] =>
@@ -303,7 +301,7 @@ test("Ingress status addresses: IP or host name on 443, the only listed port oth
       [{ address: "127.0.0.1", port: 8453 }],
     ],
     ["several other ports", ing({ ip: "10.0.0.1", ports: [{ port: 80 }, { port: 8443 }] }), []],
-    ["no status", {} as V1Ingress, []],
+    ["no status", {}, []],
   ];
   for (const [name, i, want] of cases) assert.deepEqual(ingressStatusAddresses(i), want, name);
 });

@@ -70,8 +70,8 @@ after(async () => {
   await w?.dispose();
 });
 
-const ingressHost = SEED.certificates.ingress.hosts[0]!;
-const edgeHost = SEED.certificates.edge.hosts[0]!;
+const ingressHost = SEED.certificates.ingress.hosts[0];
+const edgeHost = SEED.certificates.edge.hosts[0];
 
 test("the end-to-end request goes only to the given hosts (never every domain of the profile)", async () => {
   // Without PROBE_END_TO_END_HOSTS, the probes' own hosts are requested directly.

@@ -54,7 +54,7 @@ async function renewed(
   return { before, after };
 }
 
-async function planFor(certificateName: string, cert: Found, bindings: Binding[]): Promise<Plan> {
+function planFor(certificateName: string, cert: Found, bindings: Binding[]): Plan {
   const plan = buildPlan({
     policy: aStagePolicy(),
     certificate: {
@@ -88,7 +88,7 @@ test("the ingress certificate: renewed, preflighted, written to its Secret, serv
   );
   assert.equal(pre.verdict, "Proceed", JSON.stringify(pre.failures));
   assert.equal(pre.thumbprint, next.thumbprint);
-  const plan = await planFor(name, next, bindings);
+  const plan = planFor(name, next, bindings);
   const step = plan.stages[0]!.steps[0]!;
   assert.equal(step.kind, "kubernetesSecret");
   if (step.kind !== "kubernetesSecret") return;
@@ -124,7 +124,7 @@ test("the APIM gateway certificate: one PATCH keeps the built-in entry, the gate
     { certificate: { vaultName, certificateName: name } },
     w.context(),
   );
-  const plan = await planFor(name, next, bindings);
+  const plan = planFor(name, next, bindings);
   const step = plan.stages[0]!.steps[0]!;
   if (step.kind !== "apimService") return assert.fail("expected an APIM step");
   const beforeRead = await readApimServiceHandler({ serviceId: step.serviceId }, w.context());
@@ -159,7 +159,7 @@ test("the edge certificate: a new Front Door secret, the domain repointed, both 
     { certificate: { vaultName, certificateName: name } },
     w.context(),
   );
-  const plan = await planFor(name, next, bindings);
+  const plan = planFor(name, next, bindings);
   const step = plan.stages[0]!.steps[0]!;
   if (step.kind !== "frontDoorProfile") return assert.fail("expected a Front Door step");
   const out = await applyFrontDoorProfileHandler({ step, rotationId: "rot-edge-1" }, w.context());

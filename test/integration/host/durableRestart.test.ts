@@ -110,7 +110,7 @@ describe("Durable instances survive a killed host", () => {
     }
     // Wait until both instances have finished their three steps and gated activities fill the sample app's
     // maxConcurrentActivityFunctions (4) slots; the other two gated activities wait in the queue.
-    await waitFor("gated activities to start", async () => {
+    await waitFor("gated activities to start", () => {
       const records = durableRecords(recordFile);
       const starts = records.filter((r) => r.activity === "durableGated" && r.phase === "start");
       const hellos = records.filter((r) => r.activity === "durableHello");

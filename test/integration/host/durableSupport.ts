@@ -92,7 +92,7 @@ export function durableRecords(file: string): Record<string, unknown>[] {
 /** Polls `probe` until it answers something other than undefined, or fails after `timeoutMs`. */
 export async function waitFor<T>(
   what: string,
-  probe: () => Promise<T | undefined>,
+  probe: () => Promise<T | undefined> | T | undefined,
   timeoutMs = 15_000,
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;

@@ -12,24 +12,26 @@ class SampleExtension implements HostExtension {
   context: ExtensionContext | undefined;
   stopped = false;
 
-  async start(context: ExtensionContext): Promise<void> {
+  start(context: ExtensionContext): Promise<void> {
     this.context = context;
+    return Promise.resolve();
   }
 
   resolveInput(binding: FunctionBinding): unknown {
     return { label: binding.label, resolvedBy: this.name };
   }
 
-  async handle(_req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> {
-    if (!url.pathname.startsWith("/runtime/webhooks/sample/")) return false;
+  handle(_req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> {
+    if (!url.pathname.startsWith("/runtime/webhooks/sample/")) return Promise.resolve(false);
     res
       .writeHead(418, { "content-type": "text/plain" })
       .end(url.pathname.slice("/runtime/webhooks/sample/".length));
-    return true;
+    return Promise.resolve(true);
   }
 
-  async stop(): Promise<void> {
+  stop(): Promise<void> {
     this.stopped = true;
+    return Promise.resolve();
   }
 }
 

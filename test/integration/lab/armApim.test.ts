@@ -138,7 +138,7 @@ test("a PATCH whose array lacks the built-in entry removes it (JSON merge patch 
 test("a tags-only PATCH is a synchronous 200, with no operation and no update", async () => {
   const { rg, service } = ids();
   const client = apimClient(lab);
-  const before = (await lab.control("GET", "/lab/arm/operations")).body.value.length;
+  const before = (await lab.control<{ value: unknown[] }>("GET", "/lab/arm/operations")).body.value.length;
   const poller = await client.apiManagementService.beginUpdate(
     rg,
     service,
@@ -148,7 +148,10 @@ test("a tags-only PATCH is a synchronous 200, with no operation and no update", 
   assert.equal(poller.isDone(), true);
   assert.equal(poller.getResult()?.provisioningState, "Succeeded");
   assert.deepEqual((await client.apiManagementService.get(rg, service)).tags, { owner: "platform" });
-  assert.equal((await lab.control("GET", "/lab/arm/operations")).body.value.length, before);
+  assert.equal(
+    (await lab.control<{ value: unknown[] }>("GET", "/lab/arm/operations")).body.value.length,
+    before,
+  );
 });
 
 test("a second infrastructure update while one runs is refused with 409, or 429 RetryableErrorDueToAnotherOperation", async () => {
@@ -242,7 +245,10 @@ test("an injected failed update is surfaced by the poller and the service keeps 
 test("an update stuck by a fault stays Updating until the fault is removed", async () => {
   const { rg, service } = ids();
   const client = apimClient(lab);
-  const rule = await lab.control("POST", "/lab/faults", { service: "arm", kind: "apimStuck" });
+  const rule = await lab.control<{ id: string }>("POST", "/lab/faults", {
+    service: "arm",
+    kind: "apimStuck",
+  });
   const [, flipped] = await hostnamesAndFlipped();
   const poller = await client.apiManagementService.beginUpdate(
     rg,

@@ -57,15 +57,23 @@ export async function eventually<T>(
   }
 }
 
-/** Raw ARM call with a token of the control plane identity (for shapes the SDKs hide). */
-export async function armFetch(
+/** The body of an ARM error answer. */
+export interface ArmErrorBody {
+  error: { code: string; message: string };
+}
+
+/**
+ * Raw ARM call with a token of the control plane identity (for shapes the SDKs hide). `T` is the JSON
+ * body the caller expects (not checked; `unknown` unless named).
+ */
+export async function armFetch<T = unknown>(
   lab: TestLab,
   method: string,
   path: string,
   options: { body?: unknown; token?: string | null; headers?: Record<string, string> } = {},
-): Promise<{ status: number; headers: Headers; body: any }> {
+): Promise<{ status: number; headers: Headers; body: T }> {
   let token = options.token;
-  if (token === undefined) token = (await new DefaultAzureCredential().getToken(ARM_SCOPE))!.token;
+  if (token === undefined) token = (await new DefaultAzureCredential().getToken(ARM_SCOPE)).token;
   const res = await fetch(`${lab.ctx.servers.arm.url}${path}`, {
     method,
     headers: {
@@ -76,7 +84,7 @@ export async function armFetch(
     body: options.body === undefined ? undefined : JSON.stringify(options.body),
   });
   const text = await res.text();
-  return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : undefined };
+  return { status: res.status, headers: res.headers, body: (text ? JSON.parse(text) : undefined) as T };
 }
 
 /** Creates a new version of a lab Key Vault certificate through the real Key Vault SDK; returns the version. */

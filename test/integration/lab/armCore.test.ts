@@ -9,7 +9,15 @@ import { ManagedIdentityCredential } from "@azure/identity";
 import { startTestLab, type TestLab } from "../../support/lab.js";
 import { armApi } from "../../../emulator/lab/arm/api.js";
 import { KUBERNETES_SERVICE, type KubernetesLabApi } from "../../../emulator/lab/kubernetes/api.js";
-import { apimClient, armFetch, cdnClient, credentialFor, eventually, isRestError } from "./armClients.js";
+import {
+  apimClient,
+  armFetch,
+  cdnClient,
+  credentialFor,
+  eventually,
+  isRestError,
+  type ArmErrorBody,
+} from "./armClients.js";
 
 let lab: TestLab;
 before(async () => {
@@ -22,7 +30,9 @@ const profilePath = () =>
   `/subscriptions/${seed().subscriptionId}/resourceGroups/${seed().resourceGroup}/providers/Microsoft.Cdn/profiles/${seed().frontDoor.profile}`;
 
 test("401: no token, another audience, an expired token — ARM's codes with a Bearer challenge", async () => {
-  const missing = await armFetch(lab, "GET", `${profilePath()}?api-version=2024-02-01`, { token: null });
+  const missing = await armFetch<ArmErrorBody>(lab, "GET", `${profilePath()}?api-version=2024-02-01`, {
+    token: null,
+  });
   assert.equal(missing.status, 401);
   assert.equal(missing.body.error.code, "AuthenticationFailed");
   assert.match(
@@ -30,22 +40,24 @@ test("401: no token, another audience, an expired token — ARM's codes with a B
     /^Bearer authorization_uri="https:\/\/login\.microsoftonline\.com\//,
   );
 
-  const vaultToken = (await new ManagedIdentityCredential({
-    clientId: seed().identities.controlPlane.clientId,
-  }).getToken("https://vault.localhost/.default"))!.token;
-  const audience = await armFetch(lab, "GET", `${profilePath()}?api-version=2024-02-01`, {
+  const vaultToken = (
+    await new ManagedIdentityCredential({
+      clientId: seed().identities.controlPlane.clientId,
+    }).getToken("https://vault.localhost/.default")
+  ).token;
+  const audience = await armFetch<ArmErrorBody>(lab, "GET", `${profilePath()}?api-version=2024-02-01`, {
     token: vaultToken,
   });
   assert.equal(audience.status, 401);
   assert.equal(audience.body.error.code, "InvalidAuthenticationTokenAudience");
 
-  const minted = await lab.control("POST", "/lab/tokens", {
+  const minted = await lab.control<{ token: string }>("POST", "/lab/tokens", {
     identity: "id-cert-rotation",
     audience: "https://management.azure.com",
     lifetimeSeconds: 1,
   });
   const expired = await eventually(async () => {
-    const r = await armFetch(lab, "GET", `${profilePath()}?api-version=2024-02-01`, {
+    const r = await armFetch<ArmErrorBody>(lab, "GET", `${profilePath()}?api-version=2024-02-01`, {
       token: minted.body.token,
     });
     return r.status === 401 && r;
@@ -77,7 +89,7 @@ test("403 AuthorizationFailed names the client, the action and the scope; the co
   );
   // The control plane reads the cluster (Reader) but may not write it.
   const cluster = `/subscriptions/${s.subscriptionId}/resourceGroups/${s.resourceGroup}/providers/Microsoft.ContainerService/managedClusters/${s.cluster.name}`;
-  const write = await armFetch(lab, "PUT", `${cluster}?api-version=2025-05-01`, { body: {} });
+  const write = await armFetch<ArmErrorBody>(lab, "PUT", `${cluster}?api-version=2025-05-01`, { body: {} });
   assert.equal(write.status, 403);
   assert.match(write.body.error.message, /Microsoft\.ContainerService\/managedClusters\/write/);
   // The operator (Contributor on the group) can read APIM.
@@ -89,12 +101,12 @@ test("403 AuthorizationFailed names the client, the action and the scope; the co
 });
 
 test("api-version: missing, malformed and unsupported versions are refused the ARM way", async () => {
-  const missing = await armFetch(lab, "GET", profilePath());
+  const missing = await armFetch<ArmErrorBody>(lab, "GET", profilePath());
   assert.equal(missing.status, 400);
   assert.equal(missing.body.error.code, "MissingApiVersionParameter");
-  const malformed = await armFetch(lab, "GET", `${profilePath()}?api-version=latest`);
+  const malformed = await armFetch<ArmErrorBody>(lab, "GET", `${profilePath()}?api-version=latest`);
   assert.equal(malformed.body.error.code, "InvalidApiVersionParameter");
-  const unknown = await armFetch(lab, "GET", `${profilePath()}/secrets?api-version=2099-01-01`);
+  const unknown = await armFetch<ArmErrorBody>(lab, "GET", `${profilePath()}/secrets?api-version=2099-01-01`);
   assert.equal(unknown.status, 400);
   assert.equal(unknown.body.error.code, "NoRegisteredProviderFound");
   assert.match(
@@ -111,7 +123,7 @@ test("api-version: missing, malformed and unsupported versions are refused the A
 
 test("an injected 429 with Retry-After is retried by the SDK after the delay", async () => {
   const s = seed();
-  const rule = await lab.control("POST", "/lab/faults", {
+  const rule = await lab.control<{ id: string }>("POST", "/lab/faults", {
     service: "arm",
     kind: "status",
     status: 429,
@@ -124,7 +136,9 @@ test("an injected 429 with Retry-After is retried by the SDK after the delay", a
   assert.equal(secret.name, s.frontDoor.secret);
   assert.ok(Date.now() - started >= 900, "the SDK waited for Retry-After");
   assert.equal(
-    (await lab.control("GET", "/lab/faults")).body.value.some((r: { id: string }) => r.id === rule.body.id),
+    (await lab.control<{ value: { id: string }[] }>("GET", "/lab/faults")).body.value.some(
+      (r) => r.id === rule.body.id,
+    ),
     false,
     "consumed",
   );
@@ -159,7 +173,11 @@ test("5xx: one injected 503 is retried; a persistent 500 surfaces as a RestError
 test("managedClusters get returns the FQDNs and points at the lab Kubernetes API server", async () => {
   const s = seed();
   const path = `/subscriptions/${s.subscriptionId}/resourceGroups/${s.resourceGroup}/providers/Microsoft.ContainerService/managedClusters/${s.cluster.name}`;
-  const got = await armFetch(lab, "GET", `${path}?api-version=2025-05-01`);
+  const got = await armFetch<{ type: string; properties: { fqdn: string; privateFQDN: string } }>(
+    lab,
+    "GET",
+    `${path}?api-version=2025-05-01`,
+  );
   assert.equal(got.status, 200);
   assert.equal(got.body.type, "Microsoft.ContainerService/ManagedClusters");
   assert.match(got.body.properties.fqdn, /\.hcp\.westeurope\.azmk8s\.io$/);
@@ -167,14 +185,20 @@ test("managedClusters get returns the FQDNs and points at the lab Kubernetes API
   const server = kube?.serverUrl ?? lab.ctx.servers.kubernetes.url;
   assert.equal(got.body.properties.privateFQDN, new URL(server).host);
   assert.equal(armApi(lab.ctx.registry)!.managedClusters()[0]!.apiServerUrl, server);
-  const creds = await armFetch(lab, "POST", `${path}/listClusterUserCredential?api-version=2025-05-01`);
+  const creds = await armFetch<{ kubeconfigs: { value: string }[] }>(
+    lab,
+    "POST",
+    `${path}/listClusterUserCredential?api-version=2025-05-01`,
+  );
   assert.equal(creds.status, 200);
-  const kubeconfig = Buffer.from(creds.body.kubeconfigs[0].value, "base64").toString();
+  const kubeconfig = Buffer.from(creds.body.kubeconfigs[0]!.value, "base64").toString();
   assert.match(kubeconfig, new RegExp(`server: ${server.replace(/[.]/g, "\\.")}`));
   const operatorToken = (await credentialFor("operator", lab).getToken(
     "https://management.azure.com/.default",
   ))!.token;
-  const missing = await armFetch(lab, "GET", `${path}x?api-version=2025-05-01`, { token: operatorToken });
+  const missing = await armFetch<ArmErrorBody>(lab, "GET", `${path}x?api-version=2025-05-01`, {
+    token: operatorToken,
+  });
   assert.equal(missing.status, 404);
   assert.equal(missing.body.error.code, "ResourceNotFound");
 });
@@ -205,7 +229,10 @@ test("state survives a restart, and an APIM update still running at the stop com
   const svc = await after.apiManagementService.get(s.resourceGroup, s.apim.service);
   assert.deepEqual(svc.tags, { restart: "kept" });
   assert.equal(svc.provisioningState, "Updating");
-  assert.equal((await lab.control("GET", "/lab/arm/settings")).body.apimUpdateMs, 800);
+  assert.equal(
+    (await lab.control<{ apimUpdateMs: number }>("GET", "/lab/arm/settings")).body.apimUpdateMs,
+    800,
+  );
   const done = await eventually(async () => {
     const x = await after.apiManagementService.get(s.resourceGroup, s.apim.service);
     return x.provisioningState === "Succeeded" && x;

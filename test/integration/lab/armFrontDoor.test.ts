@@ -8,7 +8,14 @@ import assert from "node:assert/strict";
 import { startTestLab, type TestLab } from "../../support/lab.js";
 import { armApi } from "../../../emulator/lab/arm/api.js";
 import { KEYVAULT_API, type KeyVaultApi } from "../../../emulator/lab/keyvault/api.js";
-import { armFetch, cdnClient, eventually, isRestError, newKeyVaultVersion } from "./armClients.js";
+import {
+  armFetch,
+  cdnClient,
+  eventually,
+  isRestError,
+  newKeyVaultVersion,
+  type ArmErrorBody,
+} from "./armClients.js";
 
 let lab: TestLab;
 const poll = { updateIntervalInMs: 20 };
@@ -139,7 +146,7 @@ test("re-PUTting the secret the domain uses with a new version redeploys the dom
 
 test("secrets have no PATCH, list pages with nextLink, and an unknown Key Vault version is refused", async () => {
   const { s, rg, profile, vaultSecret } = ids();
-  const patch = await armFetch(
+  const patch = await armFetch<ArmErrorBody>(
     lab,
     "PATCH",
     `/subscriptions/${s.subscriptionId}/resourceGroups/${rg}/providers/Microsoft.Cdn/profiles/${profile}/secrets/${s.frontDoor.secret}?api-version=2024-02-01`,
@@ -149,7 +156,7 @@ test("secrets have no PATCH, list pages with nextLink, and an unknown Key Vault 
   assert.equal(patch.body.error.code, "MethodNotAllowed");
 
   await lab.control("POST", "/lab/arm/settings", { pageSize: 1 });
-  const raw = await armFetch(
+  const raw = await armFetch<{ value: unknown[]; nextLink: string }>(
     lab,
     "GET",
     `/subscriptions/${s.subscriptionId}/resourceGroups/${rg}/providers/Microsoft.Cdn/profiles/${profile}/secrets?api-version=2024-02-01`,
@@ -231,7 +238,10 @@ test("an injected LRO failure on a domain PATCH is surfaced by the poller and th
 test("a stuck deployment stays InProgress until the fault is removed", async () => {
   const { rg, profile, domain } = ids();
   const cdn = cdnClient(lab);
-  const rule = await lab.control("POST", "/lab/faults", { service: "arm", kind: "afdDeploymentStuck" });
+  const rule = await lab.control<{ id: string }>("POST", "/lab/faults", {
+    service: "arm",
+    kind: "afdDeploymentStuck",
+  });
   const secretId = served().certificate!.secretId;
   await cdn.afdCustomDomains.beginUpdateAndWait(
     rg,

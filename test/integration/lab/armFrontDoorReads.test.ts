@@ -8,7 +8,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { startTestLab, type TestLab } from "../../support/lab.js";
-import { ARM_SCOPE, armFetch, cdnClient, credentialFor } from "./armClients.js";
+import { ARM_SCOPE, armFetch, cdnClient, credentialFor, type ArmErrorBody } from "./armClients.js";
 
 let lab: TestLab;
 before(async () => {
@@ -107,11 +107,13 @@ const frontDoorNotFound = (type: string, name: string) => ({
 
 test("list and get of every child collection answer the same item, by any casing of its name", async () => {
   for (const c of collections()) {
-    const list = await armFetch(lab, "GET", `${c.list}?${API}`);
-    assert.equal(list.status, 200, `${c.title}: ${JSON.stringify(list.body)}`);
-    const listed = (list.body.value as { name: string; type: string; id: string }[]).find(
-      (v) => v.name === c.item,
+    const list = await armFetch<{ value: { name: string; type: string; id: string }[] }>(
+      lab,
+      "GET",
+      `${c.list}?${API}`,
     );
+    assert.equal(list.status, 200, `${c.title}: ${JSON.stringify(list.body)}`);
+    const listed = list.body.value.find((v) => v.name === c.item);
     assert.ok(listed, `${c.title} lists ${c.item}: ${JSON.stringify(list.body)}`);
     const got = await armFetch(lab, "GET", `${c.list}/${c.item}?${API}`);
     assert.equal(got.status, 200, `${c.title}: ${JSON.stringify(got.body)}`);
@@ -154,14 +156,14 @@ test("a missing item, a missing parent and a missing profile get Front Door's an
     const s = lab.ctx.seed;
     const otherProfile = c.list.replace(`/profiles/${s.frontDoor.profile}/`, "/profiles/no-such-profile/");
     for (const path of [otherProfile, `${otherProfile}/${c.item}`]) {
-      const answer = await armFetch(lab, "GET", `${path}?${API}`, { token });
+      const answer = await armFetch<ArmErrorBody>(lab, "GET", `${path}?${API}`, { token });
       assert.equal(answer.status, 404, `${c.title}: ${path}`);
       assert.equal(answer.body.error.code, "ResourceNotFound", `${c.title}: ${path}`);
     }
     const otherGroup = c.list.replace(`/resourceGroups/${s.resourceGroup}/`, "/resourceGroups/rg-elsewhere/");
-    const group = await armFetch(lab, "GET", `${otherGroup}?${API}`, { token });
+    const group = await armFetch<ArmErrorBody>(lab, "GET", `${otherGroup}?${API}`, { token });
     assert.deepEqual([group.status, group.body.error.code], [404, "ResourceGroupNotFound"], c.title);
-    const noVersion = await armFetch(lab, "GET", c.list);
+    const noVersion = await armFetch<ArmErrorBody>(lab, "GET", c.list);
     assert.deepEqual(
       [noVersion.status, noVersion.body.error.code],
       [400, "MissingApiVersionParameter"],
@@ -174,7 +176,7 @@ test("an identity without a role gets 403 AuthorizationFailed naming each type's
   const token = (await credentialFor("nobody", lab).getToken(ARM_SCOPE))!.token;
   for (const c of collections()) {
     for (const path of [c.list, `${c.list}/${c.item}`]) {
-      const answer = await armFetch(lab, "GET", `${path}?${API}`, { token });
+      const answer = await armFetch<ArmErrorBody>(lab, "GET", `${path}?${API}`, { token });
       assert.equal(answer.status, 403, `${c.title}: ${JSON.stringify(answer.body)}`);
       assert.equal(answer.body.error.code, "AuthorizationFailed");
       assert.ok(

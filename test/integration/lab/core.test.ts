@@ -24,14 +24,14 @@ test("a token is refused for another audience, and once it has expired", async (
   const wrong = await lab.ctx.auth.verify(`Bearer ${token}`, ["https://management.azure.com"]);
   assert.equal(wrong.ok, false);
   assert.equal(!wrong.ok && wrong.reason, "audience");
-  const minted = await lab.control("POST", "/lab/tokens", {
+  const minted = await lab.control<{ token: string }>("POST", "/lab/tokens", {
     identity: "operator",
     audience: "https://x",
     lifetimeSeconds: 60,
   });
   assert.equal(minted.status, 200);
   assert.equal((await lab.ctx.auth.verify(`Bearer ${minted.body.token}`, ["https://x"])).ok, true);
-  const stale = await lab.control("POST", "/lab/tokens", {
+  const stale = await lab.control<{ token: string }>("POST", "/lab/tokens", {
     identity: "operator",
     audience: "https://x",
     lifetimeSeconds: -60,
@@ -85,10 +85,10 @@ test("fault rules are validated, listed and consumed by count", async () => {
 test("a service that fails to start stops the lab it was part of, and stop is idempotent", async () => {
   const { mkdtempSync, rmSync } = await import("node:fs");
   const { tmpdir } = await import("node:os");
-  const { join } = await import("node:path");
+  const path = await import("node:path");
   const { startLab } = await import("../../../emulator/lab/core/lab.js");
   const { controlService } = await import("../../../emulator/lab/control/service.js");
-  const dir = mkdtempSync(join(tmpdir(), "lab-fail-"));
+  const dir = mkdtempSync(path.join(tmpdir(), "lab-fail-"));
   let controlUrl = "";
   try {
     await assert.rejects(
@@ -100,7 +100,7 @@ test("a service that fails to start stops the lab it was part of, and stop is id
           controlService(),
           {
             name: "broken",
-            async start(ctx) {
+            start(ctx) {
               controlUrl = ctx.servers.control.url;
               throw new Error("broken service");
             },

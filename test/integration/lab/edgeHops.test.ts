@@ -28,7 +28,8 @@ import type {
   IngressView,
   ServedCertificate,
 } from "../../../emulator/lab/edge/view.js";
-import { getByName, handshake, pollUntil, servedThumbprint } from "./edgeSupport.js";
+import { getByName, handshake, healthOf, pollUntil, servedThumbprint } from "./edgeSupport.js";
+import type { HealthDocument } from "../../../emulator/lab/edge/backend.js";
 
 const run = promisify(execFile);
 const API = "api.contoso.test";
@@ -169,25 +170,25 @@ test("a request through Front Door, APIM and the ingress reaches the backend, wh
   assert.equal(
     answer.status,
     200,
-    `${answer.headers["x-lab-error-info"]}: ${answer.headers["x-lab-error-detail"]}`,
+    `${String(answer.headers["x-lab-error-info"])}: ${String(answer.headers["x-lab-error-detail"])}`,
   );
-  const doc = answer.json;
+  const doc = healthOf(answer);
   assert.equal(doc.status, "Healthy");
   assert.equal(doc.path, "/health?x=1");
   assert.deepEqual(
-    doc.hops.map((h: { hop: string }) => h.hop),
+    doc.hops.map((h) => h.hop),
     ["frontdoor", "apim", "ingress"],
   );
   const [fd, apim, ingress] = doc.hops;
-  assert.equal(fd.location, "eastus");
-  assert.equal(fd.served, thumb(v.frontDoor.domains[0]!.certificate!));
-  assert.equal(fd.originCertificate, thumb(v.apim.hostnames[0]!.certificate!));
-  assert.equal(apim.backendCertificate, thumb(v.ingress.hosts[0]!.certificate!));
-  assert.equal(apim.clientCertificate, thumb(v.apim.backend!.clientCertificate!));
-  assert.equal(ingress.clientVerify, "SUCCESS");
-  assert.equal(doc.clientCertificate.verify, "SUCCESS");
+  assert.equal(fd?.location, "eastus");
+  assert.equal(fd?.served, thumb(v.frontDoor.domains[0]!.certificate!));
+  assert.equal(fd?.originCertificate, thumb(v.apim.hostnames[0]!.certificate!));
+  assert.equal(apim?.backendCertificate, thumb(v.ingress.hosts[0]!.certificate!));
+  assert.equal(apim?.clientCertificate, thumb(v.apim.backend!.clientCertificate!));
+  assert.equal(ingress?.clientVerify, "SUCCESS");
+  assert.equal(doc.clientCertificate?.verify, "SUCCESS");
   assert.equal(
-    doc.clientCertificate.subject,
+    doc.clientCertificate?.subject,
     "O=Contoso,CN=apim-client.contoso.test",
     "RFC 2253 order, as nginx's $ssl_client_s_dn",
   );
@@ -314,7 +315,7 @@ test("APIM validates the ingress certificate chain and name only when the backen
   assert.equal(answer.status, 500, "APIM answers 500, and Front Door passes it on");
   assert.equal(answer.headers["x-lab-error-hop"], "apim");
   assert.equal(answer.headers["x-lab-error-info"], "BackendConnectionFailure");
-  assert.equal(answer.json.message, "Internal server error");
+  assert.equal((answer.json as { message?: string } | undefined)?.message, "Internal server error");
   await apply((v) => (v.apim.backend!.validateCertificateChain = false));
   assert.equal((await getByName(fdPort("westeurope"), API, ca)).status, 200);
 
@@ -358,7 +359,7 @@ test("the ingress answers 400 like nginx when APIM's client certificate is missi
   await apply((v) => (v.ingress.hosts[0]!.clientAuth!.verify = "optional_no_ca"));
   answer = await getByName(fdPort("westeurope"), API, ca);
   assert.equal(answer.status, 200);
-  assert.match(answer.json.clientCertificate.verify, /^FAILED:/);
+  assert.match(healthOf(answer).clientCertificate?.verify ?? "", /^FAILED:/);
 });
 
 test("a Secret change shows at the ingress on the next refresh", async () => {
@@ -487,10 +488,10 @@ test("openssl s_client shows the served chain and curl gets the health document 
     ["-sS", "--resolve", `${API}:${port}:127.0.0.1`, "--cacert", pki.caCertPath, `https://${API}:${port}/`],
     { timeout: 10_000 },
   );
-  const doc = JSON.parse(curl.stdout);
+  const doc = JSON.parse(curl.stdout) as HealthDocument;
   assert.equal(doc.status, "Healthy");
   assert.deepEqual(
-    doc.hops.map((h: { hop: string }) => h.hop),
+    doc.hops.map((h) => h.hop),
     ["frontdoor", "apim", "ingress"],
   );
 });

@@ -23,7 +23,7 @@ import {
   type CertificateAuthority,
 } from "../../../emulator/lab/core/pki.js";
 import { apimClient, cdnClient, newKeyVaultVersion } from "./armClients.js";
-import { getByName, pollUntil, servedThumbprint } from "./edgeSupport.js";
+import { getByName, healthDocumentIn, healthOf, pollUntil, servedThumbprint } from "./edgeSupport.js";
 
 const run = promisify(execFile);
 const poll = { updateIntervalInMs: 20 };
@@ -151,8 +151,8 @@ test("endpoints.json maps every seeded host name to its hop and locations, and t
   assert.equal(await servedThumbprint(edge.apim.port, APIM()), thumbprintOf(seed().certificates.apim.name));
   const answer = await getByName(fd("westeurope"), API(), ca);
   assert.equal(answer.status, 200, String(answer.headers["x-lab-error-detail"]));
-  assert.equal(answer.json.hops[1].clientCertificate, thumbprintOf(seed().certificates.client.name));
-  assert.equal(answer.json.clientCertificate.verify, "SUCCESS");
+  assert.equal(healthOf(answer).hops[1]?.clientCertificate, thumbprintOf(seed().certificates.client.name));
+  assert.equal(healthOf(answer).clientCertificate?.verify, "SUCCESS");
 });
 
 test("Front Door: each edge location switches after the deployment finished, at its own time", async () => {
@@ -271,7 +271,7 @@ test("APIM: the gateway serves the new host name certificate only once the servi
     1_000,
   );
   assert.ok(flipped.ok, "right after the update completed, the gateway serves the new certificate");
-  assert.equal((await getByName(fd("westeurope"), API(), ca)).json.hops[0].originCertificate, next);
+  assert.equal(healthOf(await getByName(fd("westeurope"), API(), ca)).hops[0]?.originCertificate, next);
 });
 
 test("ingress: a Secret written with kubectl is served within a second", async () => {
@@ -307,7 +307,7 @@ test("ingress: a Secret written with kubectl is served within a second", async (
   assert.ok(flipped.ok, "the ingress serves the new Secret");
   assert.ok(flipped.at - written < 1_000, `it took ${flipped.at - written} ms`);
   const answer = await getByName(fd("westeurope"), API(), ca);
-  assert.equal(answer.json.hops[1].backendCertificate, nextThumb);
+  assert.equal(healthOf(answer).hops[1]?.backendCertificate, nextThumb);
 });
 
 test("client certificate: APIM presents the new version of its certificates entity to the ingress", async () => {
@@ -317,11 +317,11 @@ test("client certificate: APIM presents the new version of its certificates enti
   const next = thumbprintOf(s.certificates.client.name, version);
   const answer = await pollUntil(
     () => getByName(fd("westeurope"), API(), ca),
-    (a) => a.json?.hops?.[1]?.clientCertificate === next,
+    (a) => healthDocumentIn(a)?.hops[1]?.clientCertificate === next,
     2_000,
   );
   assert.ok(answer.ok, "the health document shows the new client certificate");
-  assert.equal(answer.value.json.clientCertificate.verify, "SUCCESS");
+  assert.equal(healthOf(answer.value).clientCertificate?.verify, "SUCCESS");
 });
 
 test("end to end: a gateway certificate whose SAN misses the origin name gives Front Door's 502 CertificateNameCheckFailed", async () => {
@@ -444,9 +444,15 @@ test("edge faults set through the lab control API act on the running chain", asy
     await lab.control("DELETE", "/lab/faults?service=edge");
   }
   await chainHealthy();
-  const described = await lab.control("GET", "/lab/edge");
+  const described = await lab.control<{ frontDoor: Record<string, { locations: Record<string, string> }> }>(
+    "GET",
+    "/lab/edge",
+  );
   assert.equal(described.status, 200);
-  assert.equal(described.body.frontDoor[API()].locations.eastus, thumbprintOf(seed().certificates.edge.name));
+  assert.equal(
+    described.body.frontDoor[API()]?.locations.eastus,
+    thumbprintOf(seed().certificates.edge.name),
+  );
   assert.equal(
     (await lab.control("PUT", "/lab/edge/frontDoor/locations/nowhere", { propagationDelayMs: 1 })).status,
     404,

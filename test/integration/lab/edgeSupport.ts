@@ -4,6 +4,7 @@
  */
 import https from "node:https";
 import tls from "node:tls";
+import type { HealthDocument } from "../../../emulator/lab/edge/backend.js";
 
 /** The served leaf's SHA-1 thumbprint (upper-case hex, no separators), or the handshake error. */
 export type HandshakeResult =
@@ -59,9 +60,23 @@ export interface HttpsAnswer {
   status: number;
   headers: Record<string, string | string[] | undefined>;
   body: string;
-  // Parsed JSON of any shape; tests read the fields they expect.
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  json?: any;
+  /** The body parsed as JSON, undefined when it is not JSON (`healthOf` reads the backend's document). */
+  json?: unknown;
+}
+
+/** The backend's health document an answer carries, if it carries one (an answer that passed every hop). */
+export function healthDocumentIn(answer: HttpsAnswer): HealthDocument | undefined {
+  const doc = answer.json;
+  return typeof doc === "object" && doc !== null && Array.isArray((doc as { hops?: unknown }).hops)
+    ? (doc as HealthDocument)
+    : undefined;
+}
+
+/** The backend's health document of an answer that must carry one. */
+export function healthOf(answer: HttpsAnswer): HealthDocument {
+  const doc = healthDocumentIn(answer);
+  if (!doc) throw new Error(`Not a health document (${answer.status}): ${answer.body.slice(0, 300)}`);
+  return doc;
 }
 
 /** GET https://<host>:<port><path> connecting to 127.0.0.1, validating with `ca` and the host name. */

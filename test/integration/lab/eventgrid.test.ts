@@ -42,10 +42,14 @@ after(async () => {
 });
 
 const subscribe = (body: Record<string, unknown>) =>
-  lab.control("POST", "/lab/eventgrid/subscriptions", body);
+  lab.control<{ provisioningState?: string; error?: { message: string } }>(
+    "POST",
+    "/lab/eventgrid/subscriptions",
+    body,
+  );
 const deliveries = async (subscription: string): Promise<Delivery[]> =>
-  (await lab.control("GET", `/lab/eventgrid/deliveries?subscription=${subscription}`)).body
-    .value as Delivery[];
+  (await lab.control<{ value: Delivery[] }>("GET", `/lab/eventgrid/deliveries?subscription=${subscription}`))
+    .body.value;
 const newVersion = async (name: string) =>
   (
     await certs.beginCreateCertificate(
@@ -127,16 +131,15 @@ test("a webhook that fails the handshake gets no subscription", async () => {
   hook.refuseHandshake.add("/refuse").add("/refuse-ce");
   const eg = await subscribe({ name: "kv-refused", endpointUrl: `${hook.url}/refuse` });
   assert.equal(eg.status, 400);
-  assert.match(eg.body.error.message, /Webhook validation handshake failed/);
+  assert.match(eg.body.error?.message ?? "", /Webhook validation handshake failed/);
   const ce = await subscribe({
     name: "kv-refused-ce",
     endpointUrl: `${hook.url}/refuse-ce`,
     schema: "CloudEventSchemaV1_0",
   });
   assert.equal(ce.status, 400);
-  const list = (await lab.control("GET", "/lab/eventgrid/subscriptions")).body.value as Array<{
-    name: string;
-  }>;
+  const list = (await lab.control<{ value: Array<{ name: string }> }>("GET", "/lab/eventgrid/subscriptions"))
+    .body.value;
   assert.ok(!list.some((s) => s.name.startsWith("kv-refused")));
 });
 
@@ -227,10 +230,12 @@ test("subscriptions persist; deleting one stops its deliveries", async () => {
 test("the publisher client sends to the custom topic with a key, a SAS token or an Entra token; bad credentials are refused", async () => {
   const eg = lab.endpoints.eventGrid as { topicEndpoint: string; topicKey: string };
   const read = async () =>
-    (await lab.control("GET", "/lab/eventgrid/topics/rotation-outcomes/events")).body.value as Array<{
-      schema: string;
-      event: Record<string, unknown>;
-    }>;
+    (
+      await lab.control<{ value: Array<{ schema: string; event: Record<string, unknown> }> }>(
+        "GET",
+        "/lab/eventgrid/topics/rotation-outcomes/events",
+      )
+    ).body.value;
   const cloud = new EventGridPublisherClient(
     eg.topicEndpoint,
     "CloudEvent",

@@ -39,7 +39,7 @@ test("401 without a token: the SDK's first, unauthenticated request gets the rea
     `Bearer authorization="https://login.microsoftonline.com/${lab.ctx.seed.tenantId}", resource="https://vault.localhost"`,
   );
   // A credential that yields no token leaves the SDK with that 401.
-  const noToken: TokenCredential = { getToken: async () => null };
+  const noToken: TokenCredential = { getToken: () => Promise.resolve(null) };
   await assert.rejects(certificateClient(lab, noToken).getCertificate(edge()));
 });
 
@@ -112,7 +112,11 @@ test("an injected 429 with Retry-After is retried by the SDK after the delay and
   const statuses = records.map((r) => r.status);
   assert.deepEqual(statuses, [401, 429, 200]);
   assert.ok(Date.now() - started >= 950, "waited for Retry-After");
-  assert.equal((await lab.control("GET", "/lab/faults")).body.value.length, 0, "the rule was consumed");
+  assert.equal(
+    (await lab.control<{ value: unknown[] }>("GET", "/lab/faults")).body.value.length,
+    0,
+    "the rule was consumed",
+  );
 });
 
 test("an injected 503 without Retry-After is retried with exponential backoff", async () => {
@@ -137,12 +141,12 @@ test("401 TokenExpired for an expired token, and a fresh token works", async () 
   const expired: TokenCredential = {
     async getToken(scopes) {
       const audience = (Array.isArray(scopes) ? scopes[0]! : scopes).replace(/\/\.default$/, "");
-      const minted = await lab.control("POST", "/lab/tokens", {
+      const minted = await lab.control<{ token: string }>("POST", "/lab/tokens", {
         identity: "operator",
         audience,
         lifetimeSeconds: -60,
       });
-      return { token: minted.body.token as string, expiresOnTimestamp: Date.now() + 3_600_000 };
+      return { token: minted.body.token, expiresOnTimestamp: Date.now() + 3_600_000 };
     },
   };
   await assert.rejects(certificateClient(lab, expired).getCertificate(edge()), (e: RestErrorLike) => {

@@ -81,10 +81,12 @@ test("AutoRenew at days-before-expiry makes a new version when the lab clock pas
   assert.equal(latest.properties.version, renewed[1]);
   assert.ok(latest.properties.expiresOn!.getTime() > created.properties.expiresOn!.getTime());
   // Seeded certificates (EmailContacts at 80 %) were "emailed" once each, at day ~292.
-  const notes = (await lab.control("GET", "/lab/keyvault/notifications")).body.value as Array<{
-    certificate: string;
-    action: string;
-  }>;
+  const notes = (
+    await lab.control<{ value: Array<{ certificate: string; action: string }> }>(
+      "GET",
+      "/lab/keyvault/notifications",
+    )
+  ).body.value;
   assert.deepEqual(notes.map((n) => n.certificate).sort(), seeded());
   assert.ok(notes.every((n) => n.action === "EmailContacts"));
   assert.deepEqual(received("/clock-eg", "Microsoft.KeyVault.CertificateNearExpiry"), []);

@@ -52,7 +52,7 @@ test("the SDK's challenge flow: first request unauthenticated with an empty body
   assert.equal(records[0]?.authorized, false);
   assert.equal(records[1]?.status, 200);
   assert.equal(records[1]?.authorized, true);
-  assert.match(records[0]!.url, /\/certificates\/edge-contoso\/\?api(-|%2D)version=2025-07-01$/);
+  assert.match(records[0].url, /\/certificates\/edge-contoso\/\?api(-|%2D)version=2025-07-01$/);
   assert.match(vaultUrl(lab), /^https:\/\/kv-contoso\.vault\.localhost:\d+\/$/);
   // The POST's body is stripped on the challenge request and restored for the authorised one.
   const post = recordingHttpClient();
@@ -263,7 +263,7 @@ test("the certificate's secret as PEM: private key first, then the chain; no key
     const leafPem = derToCertificate(cert.cer!).toString();
     if (exportable) {
       assert.equal(blocks[0]?.label, "PRIVATE KEY");
-      assert.ok(keyMatchesCertificate(leafPem, blocks[0]!.pem));
+      assert.ok(keyMatchesCertificate(leafPem, blocks[0].pem));
       assert.equal(blocks.length, 3);
     } else {
       assert.ok(blocks.every((b) => b.label === "CERTIFICATE"));
@@ -323,7 +323,7 @@ test("import: a PFX with a password and a PEM bundle, each readable back with it
   assert.equal(importedPem.policy?.contentType, "application/x-pem-file");
   const blocks = pemBlocks((await secrets.getSecret("imported-pem")).value!);
   assert.equal(blocks[0]?.label, "PRIVATE KEY");
-  assert.ok(keyMatchesCertificate(issued.certPem, blocks[0]!.pem));
+  assert.ok(keyMatchesCertificate(issued.certPem, blocks[0].pem));
 });
 
 test("issuer Unknown: the CSR waits in pending and completes only when a certificate signed outside is merged", async () => {

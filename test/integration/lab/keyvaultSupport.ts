@@ -64,11 +64,14 @@ export function labTokenCredential(lab: TestLab, identity: string): TokenCredent
   return {
     async getToken(scopes) {
       const audience = (Array.isArray(scopes) ? scopes[0]! : scopes).replace(/\/\.default$/, "");
-      const minted = await lab.control("POST", "/lab/tokens", { identity, audience });
+      const minted = await lab.control<{ token: string; expiresOn: number }>("POST", "/lab/tokens", {
+        identity,
+        audience,
+      });
       if (minted.status !== 200) throw new Error(`The lab refused a token: ${JSON.stringify(minted.body)}`);
       return {
-        token: minted.body.token as string,
-        expiresOnTimestamp: (minted.body.expiresOn as number) * 1000,
+        token: minted.body.token,
+        expiresOnTimestamp: minted.body.expiresOn * 1000,
       };
     },
   };
@@ -104,7 +107,7 @@ export function readPfx(base64: string, password = ""): { certs: string[]; keyPe
   const certs = (p12.getBags({ bagType: forge.pki.oids.certBag! })[forge.pki.oids.certBag!] ?? []).map((b) =>
     b.cert
       ? forge.pki.certificateToPem(b.cert)
-      : new X509Certificate(Buffer.from(forge.asn1.toDer(b.asn1!).getBytes(), "binary")).toString(),
+      : new X509Certificate(Buffer.from(forge.asn1.toDer(b.asn1).getBytes(), "binary")).toString(),
   );
   const keyBag = p12.getBags({ bagType: forge.pki.oids.pkcs8ShroudedKeyBag! })[
     forge.pki.oids.pkcs8ShroudedKeyBag!
@@ -113,7 +116,7 @@ export function readPfx(base64: string, password = ""): { certs: string[]; keyPe
   if (keyBag) tls.createSecureContext({ pfx: Buffer.from(base64, "base64"), passphrase: password });
   return {
     certs,
-    ...(keyBag?.key ? { keyPem: forge.pki.privateKeyToPem(keyBag.key as forge.pki.rsa.PrivateKey) } : {}),
+    ...(keyBag?.key ? { keyPem: forge.pki.privateKeyToPem(keyBag.key) } : {}),
   };
 }
 

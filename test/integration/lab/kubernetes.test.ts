@@ -484,7 +484,7 @@ test("401 without a valid token, 403 with the real message when Azure RBAC denie
     reason: "Unauthorized",
     code: 401,
   });
-  const armToken = await lab.control("POST", "/lab/tokens", {
+  const armToken = await lab.control<{ token: string }>("POST", "/lab/tokens", {
     identity: "operator",
     audience: "https://management.azure.com",
   });
@@ -494,7 +494,7 @@ test("401 without a valid token, 403 with the real message when Azure RBAC denie
   assert.equal(wrongAudience.code, 401);
 
   const nobody = lab.ctx.seed.identities.nobody;
-  const minted = await lab.control("POST", "/lab/tokens", {
+  const minted = await lab.control<{ token: string }>("POST", "/lab/tokens", {
     identity: "nobody",
     audience: AKS_SERVER_APP_ID,
   });

@@ -273,7 +273,7 @@ const cases: Case[] = [
   {
     name: "a leaf sent without its intermediate is ChainIncomplete",
     leaf: wildcard,
-    chain: async () => [],
+    chain: () => Promise.resolve([]),
     verdict: "Rejected",
     reasons: ["ChainIncomplete"],
     message: /Issuing CA 1.*missing/,
@@ -365,7 +365,7 @@ const cases: Case[] = [
         .withKey("rsa1024")
         .signedWith("SHA-1")
         .validBetween(daysFrom(NOW, -90), daysFrom(NOW, -1)),
-    chain: async () => [],
+    chain: () => Promise.resolve([]),
     key: { matches: false, exportable: false },
     verdict: "Rejected",
     reasons: [

@@ -45,10 +45,10 @@ test("declarations, decorators, conditions and loops are read into their parts",
   assert.equal(vault?.existing, true);
   assert.equal(grants?.type, "Microsoft.Authorization/roleAssignments");
   assert.equal(grants?.apiVersion, "2022-04-01");
-  assert.equal(text({ kind: "expr", tokens: grants!.condition! }), "i > 0");
-  assert.ok(identifiers(grants!.loop).has("names"));
-  assert.equal(text(at(grants!.body, "scope")), "vault");
-  assert.ok(identifiers(at(grants!.body, "properties.roleDefinitionId")).has("role"));
-  assert.equal(text(at(grants!.body, "properties.quoted-key.nested")), "[1, 2]");
+  assert.equal(text({ kind: "expr", tokens: grants.condition! }), "i > 0");
+  assert.ok(identifiers(grants.loop).has("names"));
+  assert.equal(text(at(grants.body, "scope")), "vault");
+  assert.ok(identifiers(at(grants.body, "properties.roleDefinitionId")).has("role"));
+  assert.equal(text(at(grants.body, "properties.quoted-key.nested")), "[1, 2]");
   assert.equal(file.outputs.get("ids")?.kind, "for");
 });

@@ -26,7 +26,7 @@ function ingress(name: string, host: string, secretName: string): IngressObject 
     kind: "Ingress",
     metadata: meta(name),
     spec: { tls: [{ hosts: [host], secretName }], rules: [{ host }] },
-  } as IngressObject;
+  };
 }
 
 function secret(name: string, crt: string): SecretObject {

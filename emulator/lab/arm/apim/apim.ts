@@ -9,6 +9,7 @@ import { armError, resourceNotFound } from "../core/errors.js";
 import { key, keyVaultSecretArmId, parseKeyVaultSecretUrl, resourceGroupId } from "../core/ids.js";
 import type { ResolvedSecret } from "../core/keyVault.js";
 import type { ApimServiceState } from "../core/state.js";
+import { textOf } from "../../core/text.js";
 import type { ArmWorld } from "../core/world.js";
 import { checkScope } from "../core/scope.js";
 
@@ -79,7 +80,7 @@ export function ifMatchFails(
 /** The principal APIM reads Key Vault with: the user-assigned identity named, else the system-assigned one. */
 export function apimPrincipal(world: ArmWorld, service: ApimServiceState, identityClientId?: string): string {
   if (identityClientId) return world.ctx.auth.identity(identityClientId)?.objectId ?? identityClientId;
-  return String(service.identity.principalId ?? "");
+  return textOf(service.identity.principalId ?? "");
 }
 
 /** A Key Vault reference from a secret URL (`keyVaultId` or `secretIdentifier`), resolved now. */

@@ -26,6 +26,7 @@ import { actionFor, type ArmPipeline } from "../core/pipeline.js";
 import { retryAfter, statusResource } from "../core/responses.js";
 import { checkScope, isResponse, requestScope } from "../core/scope.js";
 import type { ApimServiceState, AppliedHostname, OperationState } from "../core/state.js";
+import { textOf } from "../../core/text.js";
 import type { ArmWorld } from "../core/world.js";
 import { lroFailure } from "../cdn/frontDoor.js";
 import {
@@ -157,7 +158,7 @@ async function write(world: ArmWorld, req: LabRequest): Promise<LabResponse> {
     if (req.method === "PATCH") return findService(world, req) as LabResponse;
     const invalid = validateCreate(body, userProps);
     if (invalid) return invalid;
-    service = newService(world, req.params.service!, body as Record<string, unknown>);
+    service = newService(world, req.params.service!, body);
   }
 
   // 1. The desired properties: PUT replaces them, PATCH merges (arrays replaced whole).
@@ -328,7 +329,7 @@ export function newService(world: ArmWorld, name: string, body: Record<string, u
   const props = (body.properties ?? {}) as Record<string, unknown>;
   return {
     name,
-    location: String(body.location ?? "West Europe"),
+    location: textOf(body.location ?? "West Europe"),
     sku: (body.sku as { name: string; capacity: number }) ?? { name: "Developer", capacity: 1 },
     tags: (body.tags as Record<string, string>) ?? {},
     identity: (body.identity as Record<string, unknown>) ?? { type: "None" },
@@ -375,7 +376,7 @@ export async function applyHostnames(world: ArmWorld, entries: unknown): Promise
     const applied: AppliedHostname = {
       type: String(h.type),
       hostName: String(h.hostName),
-      certificateSource: String(h.certificateSource ?? "BuiltIn"),
+      certificateSource: textOf(h.certificateSource ?? "BuiltIn"),
       defaultSslBinding: h.defaultSslBinding === true,
       negotiateClientCertificate: h.negotiateClientCertificate === true,
     };

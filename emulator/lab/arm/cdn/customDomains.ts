@@ -10,6 +10,7 @@ import type { LabRequest, LabResponse, Router } from "../../core/http.js";
 import { badRequest, methodNotAllowed } from "../core/errors.js";
 import { key, lastSegment } from "../core/ids.js";
 import { isObject, mergePatch } from "../core/mergePatch.js";
+import { textOf } from "../../core/text.js";
 import type { ArmPipeline } from "../core/pipeline.js";
 import { retryAfter } from "../core/responses.js";
 import type { DomainState, OperationState, ProfileState } from "../core/state.js";
@@ -81,18 +82,18 @@ export function registerCustomDomains(router: Router, pipeline: ArmPipeline, wor
   router.on("DELETE", `${PROFILE_PATH}/customDomains/:name`, (req) => methodNotAllowed(req.method));
 }
 
-async function write(
+function write(
   world: ArmWorld,
   req: LabRequest,
   profile: ProfileState,
   method: "PUT" | "PATCH",
-): Promise<LabResponse> {
+): LabResponse {
   const name = req.params.name!;
   const body = req.body as { properties?: unknown } | undefined;
   if (!isObject(body) || (body.properties !== undefined && !isObject(body.properties))) {
     return badRequest("BadRequest", "The request body must be a JSON object with a 'properties' object.");
   }
-  const props = (body.properties ?? {}) as Record<string, unknown>;
+  const props = body.properties ?? {};
   const existing = profile.customDomains[key(name)];
   let next: Record<string, unknown>;
   if (method === "PATCH") {
@@ -134,9 +135,9 @@ function validateTls(world: ArmWorld, profile: ProfileState, tls: unknown): LabR
   const type = tls.certificateType;
   if (
     type !== undefined &&
-    !["CustomerCertificate", "ManagedCertificate", "AzureFirstPartyManagedCertificate"].includes(String(type))
+    !["CustomerCertificate", "ManagedCertificate", "AzureFirstPartyManagedCertificate"].includes(textOf(type))
   ) {
-    return badRequest("BadRequest", `The certificate type '${String(type)}' is not valid.`);
+    return badRequest("BadRequest", `The certificate type '${textOf(type)}' is not valid.`);
   }
   const secretId = (tls.secret as { id?: unknown } | undefined)?.id;
   if (type === "CustomerCertificate" && typeof secretId !== "string") {

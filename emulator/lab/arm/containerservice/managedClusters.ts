@@ -49,7 +49,7 @@ export function registerManagedClusters(router: Router, pipeline: ArmPipeline, w
       (req) =>
         world.exclusive(() => {
           const c = find(req);
-          return "status" in c ? c : { status: 200, body: clusterJson(world, c as ClusterState) };
+          return "status" in c ? c : { status: 200, body: clusterJson(world, c) };
         }),
     ),
   );
@@ -79,7 +79,7 @@ export function registerManagedClusters(router: Router, pipeline: ArmPipeline, w
         world.exclusive(() => {
           const c = find(req);
           if ("status" in c) return c;
-          const cluster = c as ClusterState;
+          const cluster = c;
           const server = cluster.apiServerUrl;
           const kubeconfig = [
             "apiVersion: v1",

@@ -59,20 +59,23 @@ export function keyVaultAccess(ctx: LabContext): KeyVaultAccess {
       const kv = api();
       return kv && kv.vaults().includes(vaultName) ? kv.vaultUrl(vaultName) : fallbackUrl(vaultName);
     },
-    async resolve(ref) {
-      const kv = api();
-      if (!kv || !kv.vaults().includes(ref.vaultName)) return undefined;
-      const info = ref.version
-        ? kv.versions(ref.vaultName, ref.secretName).find((v) => v.version === ref.version)
-        : kv.currentVersion(ref.vaultName, ref.secretName);
-      if (!info) return undefined;
-      return {
-        vaultName: ref.vaultName,
-        secretName: ref.secretName,
-        version: info.version,
-        secretUrl: info.secretId,
-        certificate: { ...certificateFacts(info.certPem)!, thumbprint: info.thumbprint },
-      };
+    resolve(ref) {
+      // The lab Key Vault answers in process; a throw still becomes the promise's rejection.
+      return new Promise<ResolvedSecret | undefined>((done) => {
+        const kv = api();
+        if (!kv || !kv.vaults().includes(ref.vaultName)) return done(undefined);
+        const info = ref.version
+          ? kv.versions(ref.vaultName, ref.secretName).find((v) => v.version === ref.version)
+          : kv.currentVersion(ref.vaultName, ref.secretName);
+        if (!info) return done(undefined);
+        done({
+          vaultName: ref.vaultName,
+          secretName: ref.secretName,
+          version: info.version,
+          secretUrl: info.secretId,
+          certificate: { ...certificateFacts(info.certPem)!, thumbprint: info.thumbprint },
+        });
+      });
     },
     canRead(principalId, vaultName, secretName) {
       const kv = api();
