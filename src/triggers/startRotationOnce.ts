@@ -4,7 +4,7 @@
  * own check before the start and its own answer to each outcome.
  */
 import type { DurableClient, DurableOrchestrationStatus } from "durable-functions";
-import type { StartConfirmation } from "../domain/rolloutInstance.js";
+import { isRunning, lostToAnother, type StartConfirmation } from "../domain/rolloutInstance.js";
 import type { RotationInput } from "../orchestrations/policy.js";
 import { confirmStart } from "./instanceStatus.js";
 
@@ -43,16 +43,36 @@ export async function startRotationOnce(
   input: RotationInput,
   options: StartOnceOptions,
 ): Promise<StartOnce> {
+  const attemptedAt = Date.now();
   try {
     await client.startNew("rotateCertificate", { instanceId, input });
   } catch (error) {
-    const seen = await confirmStart(client, instanceId, options.requestId, options.raceWaitMs ?? 0).catch(
-      () => undefined,
-    );
+    const seen = await readRacer(client, instanceId, options, attemptedAt);
     return { kind: "raced", error, ...(seen ? { seen } : {}) };
   }
   const confirmed = await confirmStart(client, instanceId, options.requestId);
   return confirmed.ours
     ? { kind: "started", status: confirmed.status }
     : { kind: "superseded", by: confirmed.by, status: confirmed.status };
+}
+
+/**
+ * What the instance shows after a failed start. While another request's start is still replacing a
+ * finished instance, the status read is that old instance (neither running nor recent): keep reading
+ * until the racer's own instance shows, up to `raceWaitMs`.
+ */
+async function readRacer(
+  client: DurableClient,
+  instanceId: string,
+  options: StartOnceOptions,
+  attemptedAt: number,
+): Promise<StartConfirmation<DurableOrchestrationStatus> | undefined> {
+  const deadline = attemptedAt + (options.raceWaitMs ?? 0);
+  for (;;) {
+    const left = Math.max(0, deadline - Date.now());
+    const seen = await confirmStart(client, instanceId, options.requestId, left).catch(() => undefined);
+    const settled = seen && (seen.ours || isRunning(seen.status) || lostToAnother(seen, attemptedAt));
+    if (settled || Date.now() >= deadline) return seen;
+    await new Promise((r) => setTimeout(r, 200));
+  }
 }
