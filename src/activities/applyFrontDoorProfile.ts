@@ -5,7 +5,7 @@
  */
 import type { InvocationContext } from "@azure/functions";
 import * as df from "durable-functions";
-import { composition } from "../composition.js";
+import { composition, type Composition } from "../composition.js";
 import {
   domainSecret,
   frontDoorProfileId,
@@ -14,9 +14,35 @@ import {
   secretInfo,
 } from "../azure/frontDoor.js";
 import { busyResult, describeSdkError, retriable } from "../azure/sdkErrors.js";
+import { servedVersion } from "../azure/servedVersion.js";
+import { secretSourceParts } from "../domain/pinning.js";
 import type { FrontDoorProfileSnapshot } from "../domain/rollback.js";
 import type { ApplyFrontDoorProfileInput, ApplyFrontDoorProfileOutput } from "./contracts.js";
 import type { TypedActivity } from "./typed.js";
+
+/**
+ * The version a previous secret serves: its pinned `secretVersion`, or for a 'Latest' secret the
+ * vault version with its thumbprint (so that a rollback can pin it; see src/domain/pinning.ts).
+ */
+async function previousVersionOf(
+  c: Composition,
+  prev: Awaited<ReturnType<typeof secretInfo>>,
+): Promise<
+  Pick<FrontDoorSnapshotDomain, "previousVersion" | "previousFollowsLatest" | "previousSecretSourceId">
+> {
+  if (!prev.useLatestVersion) return prev.secretVersion ? { previousVersion: prev.secretVersion } : {};
+  const source = secretSourceParts(prev.secretSourceId);
+  const version = source
+    ? await servedVersion(c, c.vaultUrl(source.vaultName), source.name, prev.thumbprint)
+    : undefined;
+  return {
+    previousFollowsLatest: true,
+    ...(prev.secretSourceId ? { previousSecretSourceId: prev.secretSourceId } : {}),
+    ...(version ? { previousVersion: version } : {}),
+  };
+}
+
+type FrontDoorSnapshotDomain = FrontDoorProfileSnapshot["customDomains"][number];
 
 /** Creates the new secret and repoints the profile's custom domains. */
 export async function applyFrontDoorProfileHandler(
@@ -47,7 +73,7 @@ export async function applyFrontDoorProfileHandler(
         name: d.name,
         hostName: d.hostName,
         previousSecretName,
-        ...(prev?.secretVersion && !prev.useLatestVersion ? { previousVersion: prev.secretVersion } : {}),
+        ...(prev ? await previousVersionOf(c, prev) : {}),
         ...(prev?.thumbprint ? { previousThumbprint: prev.thumbprint.toUpperCase() } : {}),
       });
       domains.push({

@@ -126,6 +126,10 @@ export async function applyKubernetesSecretHandler(
       return { status: "failed", write: plan.write, reason: plan.reason, message: plan.message };
     if (plan.action === "alreadyApplied") {
       context.log(`applyKubernetesSecret: ${where} already carries ${certificate.version}.`);
+      // A retry of a write that landed: the restart may not have (it happens once per run).
+      if (input.restartDeployments)
+        for (const d of step.restartDeployments)
+          await restartDeployment(apis, step.namespace, d, c.now(), input.rotationId);
       return { status: "applied", snapshot: plan.snapshot, detail: "already applied" };
     }
 
@@ -162,7 +166,8 @@ export async function applyKubernetesSecretHandler(
 
     // 5. Pods that mount the Secret themselves need a restart (ingress-nginx does not).
     if (input.restartDeployments) {
-      for (const d of step.restartDeployments) await restartDeployment(apis, step.namespace, d, c.now());
+      for (const d of step.restartDeployments)
+        await restartDeployment(apis, step.namespace, d, c.now(), input.rotationId);
     }
     context.log(
       `applyKubernetesSecret: ${where} now carries ${certificate.version} (${content.thumbprint ?? "ca bundle"}).`,

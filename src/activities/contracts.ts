@@ -269,6 +269,10 @@ export interface RollbackTargetInput {
   /** A Secret or a Front Door profile (APIM entries go back through the service's update queue). */
   action: Exclude<RollbackAction, { kind: "apimService" }>;
   rotationId: string;
+  /** Restart the action's Deployments after the restore (setting ROLLOUT_RESTART_DEPLOYMENTS). */
+  restartDeployments: boolean;
+  /** `deleteCreated`: only delete the Front Door secret made for the new version (after the rollback is verified). */
+  phase?: "restore" | "deleteCreated";
 }
 export type RollbackTargetOutput = WriteOutcome<undefined>;
 

@@ -7,7 +7,7 @@
 import type { InvocationContext } from "@azure/functions";
 import * as df from "durable-functions";
 import { composition, type Composition } from "../composition.js";
-import { frontDoorProfileId, domainSecret, repointDomain } from "../azure/frontDoor.js";
+import { frontDoorProfileId, domainSecret, putSecret, repointDomain } from "../azure/frontDoor.js";
 import { withCertificateMaterial } from "../azure/keyVault.js";
 import { busyResult, describeSdkError, retriable } from "../azure/sdkErrors.js";
 import type { V1Secret } from "@kubernetes/client-node";
@@ -104,11 +104,24 @@ async function restoredContent(
   return { data: built.d.data, version: plan.version, ...(built.t ? { thumbprint: built.t } : {}) };
 }
 
+/** Restarts the action's Deployments when restarts are on, once per rollback (a retry does not restart again). */
+async function restartAfterRestore(
+  c: Composition,
+  apis: KubeApis,
+  a: KubernetesRollbackAction,
+  input: RollbackTargetInput,
+): Promise<void> {
+  if (!input.restartDeployments) return;
+  for (const d of a.restartDeployments)
+    await restartDeployment(apis, a.namespace, d, c.now(), rollbackMarker(input.rotationId));
+}
+
 async function rollbackKubernetes(
   c: Composition,
   a: KubernetesRollbackAction,
-  rotationId: string,
+  input: RollbackTargetInput,
 ): Promise<RollbackTargetOutput> {
+  const { rotationId } = input;
   const apis = kubeApis(await c.kubeConfig(a.cluster));
   const where = `Secret ${a.namespace}/${a.secretName}`;
   const { current, backup, plan } = await readAndPlan(c, apis, a, rotationId);
@@ -116,6 +129,7 @@ async function rollbackKubernetes(
     case "refuse":
       return { status: "failed", write: "notApplied", reason: plan.reason, message: plan.message };
     case "alreadyRestored":
+      await restartAfterRestore(c, apis, a, input);
       return { status: "applied", snapshot: undefined, detail: "already restored" };
     case "delete":
       await deleteSecret(apis, a.namespace, a.secretName);
@@ -131,7 +145,7 @@ async function rollbackKubernetes(
       [ROTATION_ANNOTATION]: rollbackMarker(rotationId),
     }),
   );
-  for (const d of a.restartDeployments) await restartDeployment(apis, a.namespace, d, c.now());
+  await restartAfterRestore(c, apis, a, input);
   return {
     status: "applied",
     snapshot: undefined,
@@ -139,31 +153,32 @@ async function rollbackKubernetes(
   };
 }
 
-async function rollbackFrontDoor(
-  c: Composition,
-  a: FrontDoorRollbackAction,
-  context: InvocationContext,
-): Promise<RollbackTargetOutput> {
+async function rollbackFrontDoor(c: Composition, a: FrontDoorRollbackAction): Promise<RollbackTargetOutput> {
   const p = frontDoorProfileId(a.profileId);
   const client = c.cdnClient(p.subscriptionId);
   let n = 0;
   for (const d of a.customDomains) {
     const now = await domainSecret(client, p, d.name);
     if (now.secretName === d.secretName) continue;
+    // A 'Latest' secret is replaced by one pinned to the version it served (create-or-replace).
+    if (d.pin) {
+      const pollMs = Math.max(50, 1000 / c.config.timeScale);
+      await putSecret(client, p, d.secretName, d.pin.secretSourceId, d.pin.version, pollMs);
+    }
     await repointDomain(client, p, d.name, d.secretName, now.minimumTlsVersion);
     n++;
   }
-  const removed = await deleteCreatedSecret(c, a, context);
   return {
     status: "applied",
     snapshot: undefined,
-    detail: `Front Door ${p.name}: ${n} domain(s) repointed to their previous secrets; ${removed}`,
+    detail: `Front Door ${p.name}: ${n} domain(s) repointed to their previous secrets`,
   };
 }
 
 /**
- * Deletes the secret created for the new version once no custom domain of the profile references
- * it (cleanupTarget runs only after a Succeeded, so a rolled-back secret would stay forever).
+ * Deletes the secret created for the new version once the rollback is verified and no custom domain
+ * of the profile references it (cleanupTarget runs only after a Succeeded, so a rolled-back secret
+ * would stay forever; an unverified rollback keeps it, for a person to repoint).
  * Idempotent: a secret already gone is fine. Never fails the rollback, whose point is the repoint:
  * a secret that cannot be deleted now is named in the detail.
  */
@@ -207,8 +222,14 @@ export async function rollbackTargetHandler(
   try {
     const out =
       a.kind === "kubernetesSecret"
-        ? await rollbackKubernetes(c, a, input.rotationId)
-        : await rollbackFrontDoor(c, a, context);
+        ? await rollbackKubernetes(c, a, input)
+        : input.phase === "deleteCreated"
+          ? ({
+              status: "applied",
+              snapshot: undefined,
+              detail: await deleteCreatedSecret(c, a, context),
+            } as const)
+          : await rollbackFrontDoor(c, a);
     context.log(
       `rollbackTarget: ${a.stepId}: ${out.status}${"detail" in out && out.detail ? ` (${out.detail})` : ""}${"message" in out ? ` (${out.message})` : ""}.`,
     );

@@ -29,6 +29,7 @@ import {
 } from "../azure/apim.js";
 import { listChanges, pruneSettled, replaceChange, type StoredChange } from "../azure/apimQueue.js";
 import { busyResult, busyWithoutRetryAfter, describeSdkError, retriable } from "../azure/sdkErrors.js";
+import { withPinnedReferences } from "../azure/servedVersion.js";
 import { keepSnapshotOnce } from "../azure/snapshots.js";
 import { pickBatch, settle, type ApimChange } from "../domain/apimBatch.js";
 import type { ApimServiceSnapshot } from "../domain/rollback.js";
@@ -87,7 +88,12 @@ export async function sendApimUpdateHandler(
     const entities = await readEntities(client, id, batch);
     for (const q of batch)
       if (q.change.kind === "apply")
-        await keepSnapshotOnce(c, q.change.rotationId, q.change.stepId, before(q.change, current, entities));
+        await keepSnapshotOnce(
+          c,
+          q.change.rotationId,
+          q.change.stepId,
+          await withPinnedReferences(c, before(q.change, current, entities)),
+        );
     claimed = await claim(c, input, batch);
     if (!claimed.length) return { status: "empty" };
 

@@ -177,3 +177,15 @@ export async function previousVersions(
   all.sort((a, b) => (b.createdOn?.getTime() ?? 0) - (a.createdOn?.getTime() ?? 0));
   return all.slice(0, limit);
 }
+
+/** The version of a certificate whose leaf has `thumbprint` (hex, any case), if the vault holds one. */
+export async function versionWithThumbprint(
+  client: CertificateClient,
+  name: string,
+  thumbprint: string,
+): Promise<string | undefined> {
+  for await (const p of client.listPropertiesOfCertificateVersions(name)) {
+    if (p.version && hexThumbprint(p.x509Thumbprint) === thumbprint.toUpperCase()) return p.version;
+  }
+  return undefined;
+}

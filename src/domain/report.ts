@@ -136,6 +136,8 @@ export interface RolloutReport {
       verified: boolean;
       failure?: Reasoned;
       probes: ProbeEvidence[];
+      /** What a person should know: a reference pinned (and how to unpin), a secret kept or deleted. */
+      notices?: string[];
     }[];
     unrestorable: Unrestorable[];
   };
@@ -290,6 +292,7 @@ function reportRollback(
       verified: a.verified,
       ...(a.failure ? { failure: a.failure } : {}),
       probes: a.probes ?? [],
+      ...(a.notices?.length ? { notices: a.notices } : {}),
     })),
     unrestorable: rollback.unrestorable,
   };
@@ -376,6 +379,7 @@ export function renderReport(r: RolloutReport): string {
         `  ${a.verified ? "[back]" : "[!!!!]"} ${a.description}${a.verified ? " verified" : " NOT verified"}`,
       );
       if (a.failure) out.push(`         ${a.failure.reason}: ${a.failure.message}`);
+      for (const n of a.notices ?? []) out.push(`         note: ${n}`);
       for (const p of a.probes) out.push(`         ${probeLine(p)}`);
     }
     for (const u of r.rollback.unrestorable) out.push(`  [!!!!] ${u.stepId}: ${u.reason}: ${u.message}`);

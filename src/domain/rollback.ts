@@ -10,6 +10,8 @@ import type { Stage, ProbeSpec } from "./bindings.js";
 import type { ApimServiceStep, FrontDoorProfileStep, KubernetesSecretStep, Plan, PlanStep } from "./plan.js";
 import type { PreflightResult } from "./preflight.js";
 import { summariseFailures } from "./preflight.js";
+import { apimPinNotice, frontDoorPinNotice, isVersionless, secretSourceParts } from "./pinning.js";
+import { frontDoorSecretName } from "./plan.js";
 
 /** A reason and a sentence. */
 export interface Reasoned {
@@ -34,8 +36,21 @@ export interface KubernetesSecretSnapshot {
 /** An APIM service's entries as they were before our update. */
 export interface ApimServiceSnapshot {
   kind: "apimService";
-  hostnames: { type: string; hostName: string; previousKeyVaultId?: string; previousThumbprint?: string }[];
-  certificates: { certificateId: string; previousSecretIdentifier?: string; previousThumbprint?: string }[];
+  hostnames: {
+    type: string;
+    hostName: string;
+    previousKeyVaultId?: string;
+    previousThumbprint?: string;
+    /** A versionless `previousKeyVaultId` pinned to the version that was served (what a rollback restores). */
+    previousPinnedKeyVaultId?: string;
+  }[];
+  certificates: {
+    certificateId: string;
+    previousSecretIdentifier?: string;
+    previousThumbprint?: string;
+    /** A versionless `previousSecretIdentifier` pinned to the version that was served. */
+    previousPinnedSecretIdentifier?: string;
+  }[];
 }
 
 /** A Front Door profile's custom domains as they were before the repoint. */
@@ -45,9 +60,13 @@ export interface FrontDoorProfileSnapshot {
     name: string;
     hostName: string;
     previousSecretName: string;
-    /** The vault version the previous secret pinned (`secretVersion`), when it pinned one. */
+    /** The vault version the previous secret served: its `secretVersion`, or for 'Latest' the one found by thumbprint. */
     previousVersion?: string;
     previousThumbprint?: string;
+    /** The previous secret follows the latest version (`useLatestVersion`): a rollback pins `previousVersion`. */
+    previousFollowsLatest?: boolean;
+    /** The previous secret's Key Vault source (ARM id of the vault secret), for a pinned copy. */
+    previousSecretSourceId?: string;
   }[];
   /** The secret created for the new version (deleted once rollback is verified). */
   createdSecretName: string;
@@ -126,16 +145,29 @@ export interface ApimRollbackAction {
   hostnames: { type: string; hostName: string; keyVaultId: string }[];
   certificates: { certificateId: string; secretIdentifier: string }[];
   probes: RollbackProbe[];
+  /** What the report says about this action (a reference pinned, and how to unpin). */
+  notices?: string[];
 }
 
-/** Repoint Front Door custom domains to their previous secrets, then delete the secret we created. */
+/**
+ * Repoint Front Door custom domains to their previous secrets (a 'Latest' one replaced by a secret
+ * pinned to the version it served: `pin`); the secret we created is deleted once the rollback is
+ * verified.
+ */
 export interface FrontDoorRollbackAction {
   kind: "frontDoorProfile";
   stepId: string;
   profileId: string;
-  customDomains: { name: string; hostName: string; secretName: string }[];
+  customDomains: {
+    name: string;
+    hostName: string;
+    secretName: string;
+    /** Create `secretName` pinned to this source and version first (it replaces a 'Latest' secret). */
+    pin?: { secretSourceId: string; version: string };
+  }[];
   deleteSecretName: string;
   probes: RollbackProbe[];
+  notices?: string[];
 }
 
 /** One rollback action. */
@@ -238,7 +270,11 @@ function kubernetesRollback(
   };
 }
 
-/** APIM entries go back to their previous Key Vault references (only entries that had one can). */
+/**
+ * APIM entries go back to their previous Key Vault references (only entries that had one can); a
+ * versionless one is pinned to the version it served, else it cannot be restored (as it was, it
+ * would resolve to the version being rolled back).
+ */
 function apimRollback(step: ApimServiceStep, s: ApimServiceSnapshot): ApimRollbackAction | Reasoned {
   const missing = [
     ...s.hostnames.filter((h) => !h.previousKeyVaultId).map((h) => `hostname ${h.hostName}`),
@@ -250,7 +286,45 @@ function apimRollback(step: ApimServiceStep, s: ApimServiceSnapshot): ApimRollba
       message: `APIM ${missing.join(", ")} did not come from Key Vault before the update, so there is no reference to restore.`,
     };
   }
+  const unpinnable = [
+    ...s.hostnames
+      .filter((h) => isVersionless(h.previousKeyVaultId) && !h.previousPinnedKeyVaultId)
+      .map((h) => `hostname ${h.hostName}`),
+    ...s.certificates
+      .filter((c) => isVersionless(c.previousSecretIdentifier) && !c.previousPinnedSecretIdentifier)
+      .map((c) => `certificate ${c.certificateId}`),
+  ];
+  if (unpinnable.length) {
+    return {
+      reason: "PreviousVersionUnknown",
+      message: `APIM ${unpinnable.join(", ")} had a versionless Key Vault reference and the version it served was not found in the vault; restoring the reference as it was would serve the version being rolled back.`,
+    };
+  }
   const thumbByHost = new Map(s.hostnames.map((h) => [h.hostName.toLowerCase(), h.previousThumbprint]));
+  const notices = [
+    ...s.hostnames.flatMap((h) =>
+      h.previousPinnedKeyVaultId
+        ? [
+            apimPinNotice(
+              `${h.type} hostname ${h.hostName}`,
+              h.previousKeyVaultId!,
+              h.previousPinnedKeyVaultId,
+            ),
+          ]
+        : [],
+    ),
+    ...s.certificates.flatMap((c) =>
+      c.previousPinnedSecretIdentifier
+        ? [
+            apimPinNotice(
+              `certificate ${c.certificateId}`,
+              c.previousSecretIdentifier!,
+              c.previousPinnedSecretIdentifier,
+            ),
+          ]
+        : [],
+    ),
+  ];
   return {
     kind: "apimService",
     stepId: step.stepId,
@@ -258,32 +332,63 @@ function apimRollback(step: ApimServiceStep, s: ApimServiceSnapshot): ApimRollba
     hostnames: s.hostnames.map((h) => ({
       type: h.type,
       hostName: h.hostName,
-      keyVaultId: h.previousKeyVaultId as string,
+      keyVaultId: (h.previousPinnedKeyVaultId ?? h.previousKeyVaultId) as string,
     })),
     certificates: s.certificates.map((c) => ({
       certificateId: c.certificateId,
-      secretIdentifier: c.previousSecretIdentifier as string,
+      secretIdentifier: (c.previousPinnedSecretIdentifier ?? c.previousSecretIdentifier) as string,
     })),
     probes: step.probes.map((p) =>
       withThumbprint(p, p.expect === "serves" ? thumbByHost.get(p.hostName) : undefined),
     ),
+    ...(notices.length ? { notices } : {}),
   };
 }
 
-/** Front Door domains go back to their previous secrets; the secret made for the new version goes. */
-function frontDoorRollback(step: FrontDoorProfileStep, s: FrontDoorProfileSnapshot): FrontDoorRollbackAction {
+/**
+ * Front Door domains go back to their previous secrets; a 'Latest' one is replaced by a secret pinned
+ * to the version it served (Front Door cannot switch a secret between 'Latest' and a version), else
+ * the domain cannot be restored. The secret made for the new version goes once the rollback is verified.
+ */
+function frontDoorRollback(
+  step: FrontDoorProfileStep,
+  s: FrontDoorProfileSnapshot,
+): FrontDoorRollbackAction | Reasoned {
+  const unpinnable = s.customDomains.filter(
+    (d) => d.previousFollowsLatest && !(d.previousVersion && d.previousSecretSourceId),
+  );
+  if (unpinnable.length) {
+    return {
+      reason: "PreviousVersionUnknown",
+      message: `Front Door custom domain(s) ${unpinnable.map((d) => d.name).join(", ")} used a 'Latest' secret and the version it served was not found in the vault; repointing to it would serve the version being rolled back.`,
+    };
+  }
   const thumbByHost = new Map(s.customDomains.map((d) => [d.hostName.toLowerCase(), d.previousThumbprint]));
+  const customDomains = s.customDomains.map((d) => {
+    if (!d.previousFollowsLatest)
+      return { name: d.name, hostName: d.hostName, secretName: d.previousSecretName };
+    const source = secretSourceParts(d.previousSecretSourceId);
+    const version = d.previousVersion as string;
+    return {
+      name: d.name,
+      hostName: d.hostName,
+      secretName: frontDoorSecretName(source?.name ?? d.previousSecretName, version),
+      pin: { secretSourceId: d.previousSecretSourceId as string, version },
+    };
+  });
+  const notices = customDomains.flatMap((d, i) =>
+    d.pin
+      ? [frontDoorPinNotice(d.name, s.customDomains[i]!.previousSecretName, d.secretName, d.pin.version)]
+      : [],
+  );
   return {
     kind: "frontDoorProfile",
     stepId: step.stepId,
     profileId: step.profileId,
-    customDomains: s.customDomains.map((d) => ({
-      name: d.name,
-      hostName: d.hostName,
-      secretName: d.previousSecretName,
-    })),
+    customDomains,
     deleteSecretName: s.createdSecretName,
     probes: step.probes.map((p) => withThumbprint(p, thumbByHost.get(p.hostName))),
+    ...(notices.length ? { notices } : {}),
   };
 }
 
@@ -297,6 +402,8 @@ export interface RollbackActionResult {
   verified: boolean;
   failure?: Reasoned;
   probes?: ProbeEvidence[];
+  /** What a person should know (a reference pinned and how to unpin, a secret kept or deleted). */
+  notices?: string[];
 }
 
 /** What the rollback did. */

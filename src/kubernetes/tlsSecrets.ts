@@ -183,24 +183,43 @@ export async function deleteSecret(apis: KubeApis, namespace: string, name: stri
   }
 }
 
-/** `kubectl rollout restart`: stamps the pod template with `kubectl.kubernetes.io/restartedAt`. */
+/** Pod template annotation naming the write a restart was for (so a retry restarts once, not twice). */
+export const RESTARTED_FOR_ANNOTATION = "cert-rotation.e2e/restarted-for";
+
+/**
+ * `kubectl rollout restart`, once per write: stamps the pod template with
+ * `kubectl.kubernetes.io/restartedAt` and {@link RESTARTED_FOR_ANNOTATION} `forWrite` (e.g. the
+ * rotation run), unless the template already names `forWrite` (a retry after the restart landed).
+ * Answers whether it restarted.
+ */
 export async function restartDeployment(
   apis: KubeApis,
   namespace: string,
   name: string,
   at: Date,
-): Promise<void> {
+  forWrite: string,
+): Promise<boolean> {
+  const d = await apis.apps.readNamespacedDeployment({ namespace, name });
+  if (d.spec?.template.metadata?.annotations?.[RESTARTED_FOR_ANNOTATION] === forWrite) return false;
   await apis.apps.patchNamespacedDeployment(
     {
       namespace,
       name,
       body: {
         spec: {
-          template: { metadata: { annotations: { "kubectl.kubernetes.io/restartedAt": at.toISOString() } } },
+          template: {
+            metadata: {
+              annotations: {
+                "kubectl.kubernetes.io/restartedAt": at.toISOString(),
+                [RESTARTED_FOR_ANNOTATION]: forWrite,
+              },
+            },
+          },
         },
       },
       fieldManager: "cert-rotation",
     },
     setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
   );
+  return true;
 }

@@ -95,7 +95,12 @@ function* writeBack(
   const { policy } = input;
   const answer = yield* untilNotBusy(
     context,
-    () => call(rollbackTarget, { action, rotationId: input.rotationId }, policy),
+    () =>
+      call(
+        rollbackTarget,
+        { action, rotationId: input.rotationId, restartDeployments: policy.restartDeployments },
+        policy,
+      ),
     {
       policy,
       deadlineSeconds: policy.busyDeadlineSeconds,

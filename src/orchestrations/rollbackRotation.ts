@@ -11,6 +11,7 @@
  */
 import * as df from "durable-functions";
 import type { OrchestrationContext } from "durable-functions";
+import { rollbackTarget } from "../activities/rollbackTarget.js";
 import type { Stage } from "../domain/bindings.js";
 import { fitInstanceId } from "../domain/instanceIds.js";
 import { errorSentence, restoreOrchestrationFailed, rollbackNotVerified } from "../domain/reasons.js";
@@ -26,7 +27,7 @@ import type { RolloutPolicy } from "./policy.js";
 import { pollInstanceId, pollUntil, type PollUntilInput, type PollUntilOutput } from "./pollUntil.js";
 import { restoreTarget, type RestoreTargetInput, type RestoreTargetOutput } from "./restoreTarget.js";
 import { rollbackStatusView } from "./status.js";
-import { after, type Flow } from "./tasks.js";
+import { after, call, type Flow } from "./tasks.js";
 
 /** Input of `rollbackRotation`. */
 export interface RollbackRotationInput {
@@ -84,7 +85,19 @@ function* rollbackRotationOrchestrator(context: OrchestrationContext): Flow<Roll
       const mine = evidence.filter((e) => action.probes.some((p) => sameHost(p.hostName, e.hostName)));
       const verified = w?.restored === true && mine.every((e) => e.ok);
       const failure = w?.failure ?? (verified ? undefined : rollbackNotVerified(mine.filter((e) => !e.ok)));
-      results.push({ stepId: action.stepId, verified, ...(failure ? { failure } : {}), probes: mine });
+      // 3. Only a verified rollback lets go of the Front Door secret made for the new version.
+      const after = yield* afterVerification(input, action, verified);
+      const notices = [
+        ...((action.kind !== "kubernetesSecret" ? action.notices : undefined) ?? []),
+        ...after,
+      ];
+      results.push({
+        stepId: action.stepId,
+        verified,
+        ...(failure ? { failure } : {}),
+        probes: mine,
+        ...(notices.length ? { notices } : {}),
+      });
     }
     show();
   }
@@ -92,6 +105,33 @@ function* rollbackRotationOrchestrator(context: OrchestrationContext): Flow<Roll
 }
 
 const sameHost = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
+
+/**
+ * After a Front Door action's verification: a verified one deletes the secret made for the new
+ * version (the domains no longer use it); an unverified one keeps it, for a person to repoint to.
+ * Answers what the report says about it.
+ */
+function* afterVerification(
+  input: RollbackRotationInput,
+  action: RollbackAction,
+  verified: boolean,
+): Flow<string[]> {
+  if (action.kind !== "frontDoorProfile" || !action.deleteSecretName) return [];
+  if (!verified)
+    return [
+      `Front Door secret ${action.deleteSecretName} (the new version) was kept: the rollback is not verified.`,
+    ];
+  try {
+    const out = yield* call(
+      rollbackTarget,
+      { action, rotationId: input.rotationId, restartDeployments: false, phase: "deleteCreated" },
+      input.policy,
+    );
+    return "detail" in out && out.detail ? [`Front Door ${out.detail}.`] : [];
+  } catch (error) {
+    return [errorSentence(error, `Deleting Front Door secret ${action.deleteSecretName}`)];
+  }
+}
 
 /**
  * Probes the restored targets until every one serves its previous certificate, or the deadline: one

@@ -229,7 +229,10 @@ test("a Kubernetes conflict answers busy; the retry applies; rollback restores t
   assert.deepEqual(rb.unrestorable, []);
   const action = rb.stages[0]!.actions[0]!;
   if (action.kind === "apimService") return assert.fail("expected a Secret or Front Door action");
-  const out = await rollbackTargetHandler({ action, rotationId: "r-k8s-1" }, w.context());
+  const out = await rollbackTargetHandler(
+    { action, rotationId: "r-k8s-1", restartDeployments: true },
+    w.context(),
+  );
   assert.equal(out.status, "applied", JSON.stringify(out));
   await eventually(
     async () =>

@@ -129,17 +129,28 @@ test("a 409 after one domain moved is busy; calling again finishes; rollback put
   assert.deepEqual(rb.unrestorable, []);
   const action = rb.stages[0]!.actions[0]!;
   if (action.kind === "apimService") return assert.fail("expected a Secret or Front Door action");
-  const out = await rollbackTargetHandler({ action, rotationId: "fd-busy-1" }, w.context());
+  const input = { action, rotationId: "fd-busy-1", restartDeployments: false };
+  const out = await rollbackTargetHandler(input, w.context());
   assert.equal(out.status, "applied", JSON.stringify(out));
   for (const d of step.customDomains) {
     const now = await cdn.afdCustomDomains.get(p.resourceGroup, p.name, d.name);
     assert.equal(now.tlsSettings?.secret?.id?.split("/").pop(), originalSecret, d.name);
   }
-  const names: string[] = [];
-  for await (const s of cdn.secrets.listByProfile(p.resourceGroup, p.name)) names.push(s.name!.toLowerCase());
-  assert.ok(!names.includes(step.newSecretName.toLowerCase()), `secret deleted: ${names.join(", ")}`);
-  assert.ok(names.includes(originalSecret.toLowerCase()), "the previous secret stays");
-  const twice = await rollbackTargetHandler({ action, rotationId: "fd-busy-1" }, w.context());
+  const names = async () => {
+    const out: string[] = [];
+    for await (const s of cdn.secrets.listByProfile(p.resourceGroup, p.name)) out.push(s.name!.toLowerCase());
+    return out;
+  };
+  // The repoint keeps the new secret: it goes only once the rollback is verified (its own phase).
+  assert.ok((await names()).includes(step.newSecretName.toLowerCase()), "kept until verified");
+  const twice = await rollbackTargetHandler(input, w.context());
   assert.equal(twice.status, "applied", JSON.stringify(twice));
-  if (twice.status === "applied") assert.match(twice.detail ?? "", /0 domain\(s\).*already gone/);
+  if (twice.status === "applied") assert.match(twice.detail ?? "", /0 domain\(s\)/);
+  const deleted = await rollbackTargetHandler({ ...input, phase: "deleteCreated" }, w.context());
+  if (deleted.status === "applied") assert.match(deleted.detail ?? "", /deleted/);
+  const left = await names();
+  assert.ok(!left.includes(step.newSecretName.toLowerCase()), `secret deleted: ${left.join(", ")}`);
+  assert.ok(left.includes(originalSecret.toLowerCase()), "the previous secret stays");
+  const gone = await rollbackTargetHandler({ ...input, phase: "deleteCreated" }, w.context());
+  if (gone.status === "applied") assert.match(gone.detail ?? "", /already gone/);
 });

@@ -30,6 +30,7 @@ import {
 } from "../../../src/kubernetes/tlsSecrets.js";
 import { SEED } from "../../../emulator/lab/seed.js";
 import { startActivityWorld, type ActivityWorld } from "./activitySupport.js";
+import { recordLabWrites } from "../../support/e2e.js";
 import { aDriftOptions, aStagePolicy } from "../../support/policyBuilders.js";
 
 type Found = Extract<ReadCertificateOutput, { found: true }>;
@@ -180,7 +181,10 @@ test("rollback restores only from a backup this run made", async () => {
     restartDeployments: [],
     probes: [],
   };
-  const out = await rollbackTargetHandler({ action, rotationId: "k8s-some-other-run" }, w.context());
+  const out = await rollbackTargetHandler(
+    { action, rotationId: "k8s-some-other-run", restartDeployments: true },
+    w.context(),
+  );
   assert.equal(out.status, "failed", JSON.stringify(out));
   if (out.status === "failed") assert.equal(out.reason, "BackupFromAnotherRotation");
 });
@@ -220,4 +224,61 @@ test("a backup left by another run is not taken as the snapshot of a Secret this
   assert.equal(rb.stages[0]?.actions[0]?.kind, "kubernetesSecret");
   const action = rb.stages[0].actions[0];
   assert.deepEqual(action.kind === "kubernetesSecret" ? action.restore : undefined, { from: "delete" });
+});
+
+test("restarts follow the setting: a retried write that had landed restarts once; a rollback restarts only when restarts are on, once", async () => {
+  const { plan, step: planned, apis } = await world();
+  const step = { ...planned, restartDeployments: [SEED.cluster.ingress.deployment] };
+  const writes = recordLabWrites(w.lab);
+  const restarts = () =>
+    writes.filter((x) => x.method === "PATCH" && /\/deployments\/backend$/.test(x.path)).length;
+  const write = (restartDeployments: boolean) =>
+    applyKubernetesSecretHandler(
+      { step, certificate: plan.certificate, rotationId: "k8s-restart-1", restartDeployments },
+      w.context(),
+    );
+  const rollback = async (restartDeployments: boolean, snapshot: unknown) => {
+    const rb = planRollback(plan, [
+      {
+        index: 1,
+        stage: "kubernetes",
+        status: "failed",
+        steps: [{ stepId: step.stepId, write: "applied", snapshot: snapshot as never }],
+      },
+    ]);
+    const action = rb.stages[0]!.actions[0]!;
+    if (action.kind !== "kubernetesSecret") throw new Error("expected a Secret action");
+    const a = { ...action, restartDeployments: step.restartDeployments };
+    return rollbackTargetHandler({ action: a, rotationId: "k8s-restart-1", restartDeployments }, w.context());
+  };
+  // The Secret holds another leaf first, so the write below really writes.
+  await replaceByHand(apis, step);
+
+  // 1. The write lands but its restart does not (an attempt that died after the write).
+  const first = await write(false);
+  assert.equal(first.status, "applied", JSON.stringify(first));
+  assert.equal(restarts(), 0);
+  // 2. The retry finds the write landed: it still restarts, once.
+  const retry = await write(true);
+  assert.equal(retry.status, "applied", JSON.stringify(retry));
+  if (retry.status === "applied") assert.equal(retry.detail, "already applied");
+  assert.equal(restarts(), 1, "the retry of a landed write restarts the Deployment");
+  const deployment = await apis.apps.readNamespacedDeployment({ name: "backend", namespace: step.namespace });
+  assert.equal(
+    deployment.spec?.template.metadata?.annotations?.["cert-rotation.e2e/restarted-for"],
+    "k8s-restart-1",
+  );
+  assert.equal((await write(true)).status, "applied");
+  assert.equal(restarts(), 1, "a second retry does not restart again");
+
+  // 3. With restarts off, a rollback restarts nothing.
+  const snapshot = first.status === "applied" ? first.snapshot : undefined;
+  const off = await rollback(false, snapshot);
+  assert.equal(off.status, "applied", JSON.stringify(off));
+  assert.equal(restarts(), 1, "restarts are off: the rollback restarts nothing");
+  // 4. With restarts on, a retried rollback whose restore landed restarts once, and not again.
+  assert.equal((await rollback(true, snapshot)).status, "applied");
+  assert.equal(restarts(), 2, "the retried rollback restarts the Deployment");
+  assert.equal((await rollback(true, snapshot)).status, "applied");
+  assert.equal(restarts(), 2, "once");
 });

@@ -208,7 +208,7 @@ test("an APIM hostname that was not Key Vault backed cannot be restored automati
   assert.match(rb.unrestorable[0]!.message, /hostname gw\.contoso\.test/);
 });
 
-test("Front Door domains are repointed to their previous secrets and the new secret is deleted", () => {
+test("Front Door domains are repointed to their previous secrets and the new secret is named for deletion", () => {
   const plan = thePlan();
   const rb = planRollback(plan, resultsFailingAt(plan, 3));
   assert.deepEqual(
@@ -222,6 +222,122 @@ test("Front Door domains are repointed to their previous secrets and the new sec
   ]);
   assert.equal(a.deleteSecretName, "api-contoso-2222");
 });
+
+const VERSIONLESS = "https://kv-lab.vault.azure.net/secrets/api-contoso";
+const PINNED = `${VERSIONLESS}/1111`;
+const LATEST_SOURCE = `${ids.vault()}/secrets/api-contoso`;
+
+/** A rollback of one APIM or Front Door step whose snapshot is `snapshot`. */
+function rollbackOf(kind: "apimService" | "frontDoorProfile", snapshot: (st: PlanStep) => StepSnapshot) {
+  const plan = thePlan();
+  const rb = planRollback(
+    plan,
+    resultsFailingAt(plan, 3, (st) => (st.kind === kind ? { snapshot: snapshot(st) } : {})),
+  );
+  const action = rb.stages.flatMap((s) => s.actions).find((a) => a.kind === kind);
+  return { action, unrestorable: rb.unrestorable };
+}
+
+const apimSnapshot =
+  (kv: string, pinned?: string) =>
+  (st: PlanStep): StepSnapshot => ({
+    kind: "apimService",
+    hostnames: (st.kind === "apimService" ? st.hostnames : []).map((h) => ({
+      ...h,
+      previousKeyVaultId: kv,
+      previousThumbprint: THUMB_OLD,
+      ...(pinned ? { previousPinnedKeyVaultId: pinned } : {}),
+    })),
+    certificates: [],
+  });
+
+const fdSnapshot =
+  (latest: { version?: string } | undefined) =>
+  (st: PlanStep): StepSnapshot => ({
+    kind: "frontDoorProfile",
+    customDomains: (st.kind === "frontDoorProfile" ? st.customDomains : []).map((d) => ({
+      ...d,
+      previousThumbprint: THUMB_OLD,
+      ...(latest
+        ? {
+            previousFollowsLatest: true,
+            previousSecretSourceId: LATEST_SOURCE,
+            ...(latest.version ? { previousVersion: latest.version } : {}),
+          }
+        : { previousVersion: "1111" }),
+    })),
+    createdSecretName: st.kind === "frontDoorProfile" ? st.newSecretName : "",
+  });
+
+const pinCases: {
+  name: string;
+  kind: "apimService" | "frontDoorProfile";
+  snapshot: (st: PlanStep) => StepSnapshot;
+  restoredTo?: string;
+  pinnedNotice?: RegExp;
+  unrestorable?: RegExp;
+}[] = [
+  {
+    name: "a pinned APIM keyVaultId goes back as it was, with nothing to say",
+    kind: "apimService",
+    snapshot: apimSnapshot(OLD_KV),
+    restoredTo: OLD_KV,
+  },
+  {
+    name: "a versionless APIM keyVaultId goes back pinned to the version it served, and the report says how to unpin",
+    kind: "apimService",
+    snapshot: apimSnapshot(VERSIONLESS, PINNED),
+    restoredTo: PINNED,
+    pinnedNotice: new RegExp(
+      `gw\\.contoso\\.test was pinned to ${PINNED}.*set it back to ${VERSIONLESS}\\.$`,
+    ),
+  },
+  {
+    name: "a versionless APIM keyVaultId whose served version is unknown is not restored (it would serve the rejected one)",
+    kind: "apimService",
+    snapshot: apimSnapshot(VERSIONLESS),
+    unrestorable: /versionless Key Vault reference.*would serve the version being rolled back/,
+  },
+  {
+    name: "a Front Door domain on a pinned secret goes back to that secret",
+    kind: "frontDoorProfile",
+    snapshot: fdSnapshot(undefined),
+    restoredTo: "api-contoso-1111",
+  },
+  {
+    name: "a Front Door domain on a 'Latest' secret goes to a new secret pinned to the version it served",
+    kind: "frontDoorProfile",
+    snapshot: fdSnapshot({ version: "0999" }),
+    restoredTo: "api-contoso-0999",
+    pinnedNotice:
+      /api-contoso-test was pinned to secret api-contoso-0999 \(version 0999\).*point the domain at api-contoso-1111 again/,
+  },
+  {
+    name: "a Front Door domain on a 'Latest' secret whose served version is unknown is not restored",
+    kind: "frontDoorProfile",
+    snapshot: fdSnapshot({}),
+    unrestorable: /'Latest' secret.*would serve the version being rolled back/,
+  },
+];
+
+for (const c of pinCases) {
+  test(c.name, () => {
+    const { action, unrestorable } = rollbackOf(c.kind, c.snapshot);
+    if (c.unrestorable) {
+      assert.equal(action, undefined);
+      assert.match(unrestorable.map((u) => u.message).join("\n"), c.unrestorable);
+      return;
+    }
+    assert.ok(action && action.kind !== "kubernetesSecret");
+    const restored =
+      action.kind === "apimService" ? action.hostnames[0]?.keyVaultId : action.customDomains[0]?.secretName;
+    assert.equal(restored, c.restoredTo);
+    if (action.kind === "frontDoorProfile" && c.pinnedNotice)
+      assert.deepEqual(action.customDomains[0]?.pin, { secretSourceId: LATEST_SOURCE, version: "0999" });
+    if (c.pinnedNotice) assert.match((action.notices ?? []).join("\n"), c.pinnedNotice);
+    else assert.equal(action.notices, undefined);
+  });
+}
 
 test("a step that wrote nothing is not rolled back; a write of unknown outcome is", () => {
   const plan = thePlan();
