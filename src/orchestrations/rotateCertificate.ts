@@ -117,7 +117,7 @@ type Found = Extract<ReadCertificateOutput, { found: true }>;
 type NewVersion =
   | { status: "ready"; certificate: Found }
   | {
-      status: "notIssued" | "failed" | "cancelled";
+      status: "notIssued" | "failed" | "cancelled" | "wouldRenew";
       message: string;
     };
 
@@ -131,7 +131,7 @@ function* rotateCertificateOrchestrator(context: OrchestrationContext): Flow<Rot
     if (!bindings) return yield* finish({ run });
 
     // 2. The new version: renewed and awaited, an external issuer's, or the one named.
-    const version = yield* getNewVersion(run);
+    const version = yield* getNewVersion(run, bindings);
     if (!version) return yield* finish({ run });
 
     // 3. Preflight: validity, names, key, chain, already deployed. Nothing is touched if it fails.
@@ -249,8 +249,8 @@ function* discoverBindings(run: RotationRun): Flow<ResolveBindingsOutput> {
  * Step 2: the version to roll out (recorded in the report), or undefined when there is none (the
  * outcome says why: not issued, failed, or cancelled).
  */
-function* getNewVersion(run: RotationRun): Flow<Found | undefined> {
-  const found = yield* findNewVersion(run);
+function* getNewVersion(run: RotationRun, bindings: Binding[]): Flow<Found | undefined> {
+  const found = yield* findNewVersion(run, bindings);
   if (found.status === "cancelled") {
     run.outcome.cancelled = true;
     return undefined;
@@ -269,7 +269,7 @@ function* getNewVersion(run: RotationRun): Flow<Found | undefined> {
  * Renews when the issuer allows it (near expiry, expired, or a manual renew), waits for an external
  * issuer's new version, or takes the named version.
  */
-function* findNewVersion(run: RotationRun): Flow<NewVersion> {
+function* findNewVersion(run: RotationRun, bindings: Binding[]): Flow<NewVersion> {
   const { certificate: ref, policy, request } = run.input;
   // A named version: the event's new version, the request's, or the drift repair's.
   const named = namedVersion(request);
@@ -290,6 +290,12 @@ function* findNewVersion(run: RotationRun): Flow<NewVersion> {
   if (expiring && current.version.toLowerCase() !== expiring.toLowerCase())
     return ready(current, "The current version");
 
+  // A dry run renews nothing and waits for no issuer: it says what a rollout would renew.
+  if (wantsRenewal && run.outcome.dryRun)
+    return {
+      status: "wouldRenew",
+      message: sentences.wouldRenew({ certificate: ref, current, targets: bindings.map(bindingId) }),
+    };
   const deadline = after(run.context, policy.renewalDeadlineSeconds).toISOString();
   if (wantsRenewal && current.issuerKind !== "Unknown")
     return yield* renewAndWait(run, { current, deadline });
