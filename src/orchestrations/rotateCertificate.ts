@@ -37,6 +37,7 @@ import { publishOutcome } from "../activities/publishOutcome.js";
 import { readCertificate } from "../activities/readCertificate.js";
 import { readDeployed } from "../activities/readDeployed.js";
 import { recordAudit } from "../activities/recordAudit.js";
+import { recordHold } from "../activities/recordHold.js";
 import { resolveBindings } from "../activities/resolveBindings.js";
 import { startRenewal } from "../activities/startRenewal.js";
 import { bindingId, selectTargets, type Binding } from "../domain/bindings.js";
@@ -619,6 +620,12 @@ function* finish({ run, reportLateCancel = false }: FinishOptions): Flow<Rollout
     yield* call(recordAudit, { report: final }, policy);
   } catch (error) {
     warn(run, "Recording the audit entry", error);
+  }
+  try {
+    // A failed version is held (drift and events leave it alone); a verified one is released.
+    yield* call(recordHold, { report: final }, policy);
+  } catch (error) {
+    warn(run, "Recording the held version", error);
   }
   try {
     yield* call(publishOutcome, { report: final }, policy);
