@@ -37,11 +37,13 @@ import { publishOutcome } from "../activities/publishOutcome.js";
 import { readCertificate } from "../activities/readCertificate.js";
 import { readDeployed } from "../activities/readDeployed.js";
 import { recordAudit } from "../activities/recordAudit.js";
+import { readHold } from "../activities/readHold.js";
 import { recordHold } from "../activities/recordHold.js";
 import { resolveBindings } from "../activities/resolveBindings.js";
 import { startRenewal } from "../activities/startRenewal.js";
 import { bindingId, selectTargets, type Binding } from "../domain/bindings.js";
 import { rollbackInstanceId, stageInstanceId } from "../domain/instanceIds.js";
+import { holding } from "../domain/heldVersion.js";
 import { buildPlan, type Plan, type PlanStage } from "../domain/plan.js";
 import {
   activityFailed,
@@ -287,9 +289,13 @@ function* findNewVersion(run: RotationRun, bindings: Binding[]): Flow<NewVersion
   const expiring = request.kind === "event" ? request.event.version : undefined;
   // A manual rollout without a version or renewal: the vault's current version.
   if (request.kind === "manual" && !request.renew) return ready(current, "The current version");
-  // Someone already made a newer version than the one expiring: roll that out.
-  if (expiring && current.version.toLowerCase() !== expiring.toLowerCase())
-    return ready(current, "The current version");
+  // Someone already made a newer version than the one expiring: roll that out — unless it is held
+  // (its rollout failed): then the expiring version still needs a new one.
+  if (expiring && current.version.toLowerCase() !== expiring.toLowerCase()) {
+    const { held } = yield* call(readHold, { certificate: ref }, policy);
+    if (!holding(held, current.version)) return ready(current, "The current version");
+    log(run, `the current version ${current.version} is held; it needs a new version too.`);
+  }
 
   // A dry run renews nothing and waits for no issuer: it says what a rollout would renew.
   if (wantsRenewal && run.outcome.dryRun)

@@ -1,14 +1,15 @@
 /**
  * End to end, a failed version is remembered: after a rollout of a version ends RolledBack, the
  * drift scan starts nothing for it (it reports the version held and publishes an outcome event),
- * until an operator retries it through `POST /api/certificates/{vault}/{certificate}/retry` —
+ * until an operator retries it through `POST /api/certificates/{vault}/{certificate}/retry`, and a
+ * near-expiry of the deployed version renews rather than rolling out a held current version —
  * observed by real TLS handshakes at the lab's ingress.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { rotationInstanceId } from "../../src/domain/instanceIds.js";
 import type { RolloutReport } from "../../src/domain/report.js";
-import { explain, holdFault, newVersion, runDriftScan, startRollout } from "../support/e2e.js";
+import { currentVersion, explain, holdFault, newVersion, runDriftScan } from "../support/e2e.js";
 import { startWorld, type World } from "../support/world.js";
 
 const VAULT = "kv-contoso";
@@ -18,7 +19,7 @@ const HOST = "backend.contoso.test";
 describe("held versions", () => {
   let world: World;
   before(async () => {
-    world = await startWorld({ subscribeEvents: false });
+    world = await startWorld();
   });
   after(async () => {
     await world?.stop();
@@ -27,6 +28,14 @@ describe("held versions", () => {
   const id = rotationInstanceId({ vaultName: VAULT, certificateName: NAME });
   const retryPath = (vault: string, certificate: string) =>
     `/api/certificates/${encodeURIComponent(vault)}/${encodeURIComponent(certificate)}/retry`;
+
+  /** The finished rollout (started by its NewVersionCreated) of `version`. */
+  const rolloutOf = (version: string) =>
+    world.waitFor(`the rollout of version ${version} to end`, async () => {
+      const s = await world.status(id);
+      const r = s?.output as RolloutReport | undefined;
+      return s?.runtimeStatus === "Completed" && r?.versions.next?.version === version ? r : undefined;
+    });
 
   it("refuses a retry with a bad vault or certificate name, and one with nothing held", async () => {
     for (const [vault, certificate, field] of [
@@ -49,12 +58,9 @@ describe("held versions", () => {
       kind: "neverPropagate",
       match: "ingress backend\\.contoso\\.test",
     });
-    let failed: RolloutReport;
     const v = await newVersion(world, NAME);
     try {
-      failed = await world.waitForRollout(
-        await startRollout(world, { vault: VAULT, certificate: NAME, version: v.version }),
-      );
+      const failed = await rolloutOf(v.version);
       assert.equal(failed.outcome?.state, "RolledBack", explain(failed));
       assert.deepEqual(await world.served(HOST), servedBefore);
 
@@ -92,5 +98,37 @@ describe("held versions", () => {
     assert.deepEqual(await world.served(HOST), [v.thumbprint]);
     const again = await world.api("POST", retryPath(VAULT, NAME));
     assert.equal(again.status, 404, `nothing is held after the retry: ${again.text}`);
+  });
+
+  it("a near-expiry of the deployed version renews instead of rolling out the held current version", async () => {
+    const deployed = await currentVersion(world, NAME);
+    const lift = await holdFault(world.lab, {
+      service: "edge",
+      kind: "neverPropagate",
+      match: "ingress backend\\.contoso\\.test",
+    });
+    let held: string;
+    try {
+      held = (await newVersion(world, NAME)).version;
+      const failed = await rolloutOf(held);
+      assert.equal(failed.outcome?.state, "RolledBack", explain(failed));
+    } finally {
+      await lift();
+    }
+    const eventId = await world.emitKeyVaultEvent("CertificateNearExpiry", NAME, deployed.version);
+    const renewal = await world.waitFor("the rollout of the near-expiry event", async () => {
+      const s = await world.status(id);
+      const r = s?.output as RolloutReport | undefined;
+      return s?.runtimeStatus === "Completed" && r?.trigger.detail.includes(`(event ${eventId})`)
+        ? r
+        : undefined;
+    });
+    assert.equal(renewal.outcome?.state, "Succeeded", explain(renewal));
+    const next = renewal.versions.next;
+    assert.ok(
+      next?.version && next.version !== held && next.version !== deployed.version,
+      JSON.stringify(next),
+    );
+    assert.deepEqual(await world.served(HOST), [next.thumbprint]);
   });
 });

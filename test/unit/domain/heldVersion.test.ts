@@ -7,6 +7,8 @@ import {
   parseRetryRoute,
   type HoldChange,
 } from "../../../src/domain/heldVersion.js";
+import { heldEventVersion } from "../../../src/domain/eventDecision.js";
+import type { CertificateEvent } from "../../../src/domain/keyVaultEvent.js";
 import type { RolloutReport } from "../../../src/domain/report.js";
 import { aReport } from "../../support/reportBuilders.js";
 
@@ -89,3 +91,18 @@ for (const r of routes)
     const parsed = parseRetryRoute(r.params, config);
     assert.equal(parsed.ok ? undefined : parsed.field, r.field, JSON.stringify(parsed));
   });
+
+test("a NewVersionCreated of the held version starts nothing; of another version, or an expiry, it does", () => {
+  const change = holdChange(ended("RolledBack"));
+  const held = change.action === "hold" ? change.held : undefined;
+  const event = (kind: CertificateEvent["kind"], version: string) => ({
+    kind,
+    vaultName: "kv-contoso",
+    certificateName: "ingress-tls",
+    version,
+  });
+  assert.match(heldEventVersion(event("CertificateNewVersionCreated", "v2"), held) ?? "", /v2 .* is held/);
+  assert.equal(heldEventVersion(event("CertificateNewVersionCreated", "v3"), held), undefined);
+  assert.equal(heldEventVersion(event("CertificateNearExpiry", "v2"), held), undefined);
+  assert.equal(heldEventVersion(event("CertificateNewVersionCreated", "v2"), undefined), undefined);
+});
