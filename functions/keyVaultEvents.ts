@@ -4,7 +4,8 @@
  * Parses the event (Event Grid or CloudEvents schema), rejects vaults outside the allow-list,
  * unknown types and malformed payloads with a log line that says why, and starts the rotation under
  * the certificate's deterministic instance id — unless the delivery is a duplicate, out of order, or
- * the NewVersionCreated of our own renewal (see `decideEvent`). A NearExpiry/Expired arriving while
+ * the NewVersionCreated of our own renewal (see `decideEvent`), or a NewVersionCreated of a held
+ * version (its last rollout failed). A NearExpiry/Expired arriving while
  * a rollout that does not replace that version runs fails the delivery (an error), so Event Grid
  * delivers it again on its retry schedule instead of the expiry being dropped.
  */
@@ -12,12 +13,14 @@ import type { InvocationContext } from "@azure/functions";
 import * as df from "durable-functions";
 import type { DurableClient } from "durable-functions";
 import { appConfig } from "../src/config.js";
+import { readHold } from "../src/azure/heldVersions.js";
 import { describeSdkError } from "../src/azure/sdkErrors.js";
 import { composition } from "../src/composition.js";
 import { allowedVault, allowedVaultNames } from "../src/domain/allowedVaults.js";
 import {
   decideEvent,
   eventTriggerDetail,
+  heldEventVersion,
   olderThanCurrent,
   type EventDecision,
   type VersionCreated,
@@ -52,6 +55,9 @@ export async function keyVaultEventsHandler(
   if (e.kind === "CertificateNewVersionCreated") {
     const older = await olderThanVaultCurrent(e);
     if (older) return act({ action: "skip", reason: older });
+    // A version whose last rollout failed is held: only an operator's retry rolls it out again.
+    const held = heldEventVersion(e, (await readHold(await composition().heldTable(), certificate))?.held);
+    if (held) return act({ action: "skip", reason: held });
   }
 
   // 3. Start the rotation, and confirm the instance runs this event.

@@ -46,6 +46,8 @@ export interface Composition {
   auditTable(): Promise<TableClient>;
   /** The lease table of resource locks, `<AUDIT_TABLE_NAME>Locks` (created on first use). */
   lockTable(): Promise<TableClient>;
+  /** The table of held (failed) versions, `<AUDIT_TABLE_NAME>Held` (created on first use). */
+  heldTable(): Promise<TableClient>;
   /** Publisher of outcome CloudEvents to `OUTCOME_TOPIC_ENDPOINT` (key when configured, else the identity). */
   outcomePublisher(): EventGridPublisherClient<"CloudEvent">;
   /** Roots trusted for chain validation and probes (PEM): `TRUSTED_CA_BUNDLE_PATH`'s, plus Node's bundled roots. */
@@ -164,6 +166,7 @@ export function createComposition(config: Config, options: CompositionOptions = 
     kubeConfig: kubeConfigs(config, credential),
     auditTable: () => table(config.audit.tableName),
     lockTable: () => table(`${config.audit.tableName}Locks`),
+    heldTable: () => table(`${config.audit.tableName}Held`),
     outcomePublisher() {
       publisher ??= new EventGridPublisherClient(
         config.outcomeTopic.endpoint,

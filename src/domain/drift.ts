@@ -92,6 +92,12 @@ export interface DriftOptions {
    * itself (Self or integrated CA). When false an expiring version is only reported.
    */
   renew: boolean;
+  /**
+   * The certificate's held version (its rollout ended RolledBack, Rejected or NeedsAttention) and
+   * the sentence that says so: when it is the vault's current version, a drifted binding is only
+   * reported, never rolled out to again.
+   */
+  held?: { version: string; message: string };
 }
 
 const DAY_MS = 86_400_000;
@@ -220,6 +226,14 @@ export function judgeDrift(
       message: `${classification === "ExpiringSoon" ? message : `${message} ${expiry.message}`} It is not rolled out; renew it (the drift scan renews only when RENEW_ON_NEAR_EXPIRY is true and Key Vault can issue it).`,
     };
   }
+  if (!expiry && options.held && options.held.version.toLowerCase() === vault.version.toLowerCase()) {
+    return {
+      ...base,
+      action: "reportOnly",
+      reason: "VersionHeld",
+      message: `${message} ${options.held.message}`,
+    };
+  }
   if (options.rolloutInProgress) {
     return {
       ...base,
@@ -262,6 +276,8 @@ export interface DriftDecision {
    * version out to every binding (`targets` are the bindings that asked for it).
    */
   renewal?: { version: string; targets: string[]; reason: string; message: string };
+  /** Drifted bindings left alone because the current version is held (a person must hear of it). */
+  held?: { version: string; targets: string[]; message: string };
 }
 
 /**
@@ -288,8 +304,13 @@ export function decideDriftRepair(
       },
     };
   }
+  const heldTargets = verdicts.filter((v) => v.reason === "VersionHeld").map((v) => v.bindingId);
+  const held =
+    heldTargets.length > 0 && options.held
+      ? { held: { version: vault.version, targets: heldTargets, message: options.held.message } }
+      : {};
   const repair = verdicts.filter((v) => v.action === "startRollout");
-  if (repair.length === 0) return { verdicts };
+  if (repair.length === 0) return { verdicts, ...held };
   const kinds = [...new Set(repair.map((v) => v.classification))];
   return {
     verdicts,

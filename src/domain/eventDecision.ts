@@ -3,6 +3,7 @@
  * (running, or the last one that ended) and, for a new version, Key Vault's creation times: start a
  * rollout, skip a duplicate or stale delivery, or fail the delivery so Event Grid retries. Pure.
  */
+import { heldSentence, holding, type HeldVersion } from "./heldVersion.js";
 import type { CertificateEvent } from "./keyVaultEvent.js";
 import { runIdOf } from "./report.js";
 import { inputOf, isRunning, reportOf, type InstanceStatus } from "./rolloutInstance.js";
@@ -124,4 +125,17 @@ export function olderThanCurrent(event: VersionCreated, current: VersionCreated)
   return current.createdOn.getTime() > event.createdOn.getTime()
     ? `version ${event.version} (created ${event.createdOn.toISOString()}) is older than the vault's current version ${current.version} (created ${current.createdOn.toISOString()}); it is not rolled out.`
     : undefined;
+}
+
+/**
+ * Why a NewVersionCreated must start nothing because its version is held (its last rollout ended
+ * RolledBack, Rejected or NeedsAttention), or undefined. Pure.
+ */
+export function heldEventVersion(
+  e: Pick<CertificateEvent, "kind" | "vaultName" | "certificateName" | "version">,
+  held: HeldVersion | undefined,
+): string | undefined {
+  if (e.kind !== "CertificateNewVersionCreated") return undefined;
+  const h = holding(held, e.version);
+  return h ? heldSentence({ vaultName: e.vaultName, certificateName: e.certificateName }, h) : undefined;
 }

@@ -157,6 +157,13 @@ export const newVersionSentences = {
     expiresOn: string | undefined;
   }) =>
     `No new version of ${named(o.certificate)} appeared within ${seconds(o.deadlineSeconds)} (issuer ${o.issuerName} is not one Key Vault renews by itself); version ${o.version} still expires at ${o.expiresOn ?? "an unknown time"}.`,
+  /** A dry run asked to renew: what a rollout would have renewed, and where it would go. */
+  wouldRenew: (o: {
+    certificate: Named;
+    current: { version: string; issuerName: string; issuerKind: string; expiresOn?: string };
+    targets: readonly string[];
+  }) =>
+    `Dry run: would renew ${named(o.certificate)} (current version ${o.current.version}, expires ${o.current.expiresOn ?? "at an unknown time"}) ${o.current.issuerKind === "Unknown" ? `by waiting for issuer ${o.current.issuerName} to create a new version` : `in Key Vault with issuer ${o.current.issuerName}`}, then roll the new version out to ${o.targets.length} target(s): ${o.targets.join(", ")}. Nothing was renewed or changed.`,
   /** A new version appeared but its public data was missing. */
   appearedUnreadable: "The new version could not be read.",
 } as const;

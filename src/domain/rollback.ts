@@ -425,7 +425,7 @@ export interface FinalOutcome {
 /** Everything {@link finalState} looks at; absent parts did not happen. */
 export interface OutcomeInput {
   /** Getting the new version (renewal or waiting for an external issuer). */
-  newVersion?: { status: "ready" } | { status: "notIssued" | "failed"; message: string };
+  newVersion?: { status: "ready" } | { status: "notIssued" | "failed" | "wouldRenew"; message: string };
   /** Building the plan, when it failed. */
   planError?: Reasoned;
   preflight?: Pick<PreflightResult, "verdict" | "failures" | "notices">;
@@ -446,7 +446,9 @@ export interface OutcomeInput {
  *   completed or verified.
  */
 export function finalState(o: OutcomeInput): FinalOutcome {
-  // 1. No version to roll out.
+  // 1. No version to roll out (a dry run's renewal is only described).
+  if (o.newVersion?.status === "wouldRenew")
+    return { state: "Succeeded", reason: "DryRun", message: o.newVersion.message };
   if (o.newVersion && o.newVersion.status !== "ready") {
     return {
       state: "NeedsAttention",

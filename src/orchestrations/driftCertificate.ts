@@ -5,6 +5,8 @@
  *    certificate its endpoints serve (real handshakes).
  * 2. Read the vault's current version.
  * 3. Judge each binding (pure) and decide the repair.
+ *    A held version (its last rollout failed) is not rolled out again: its drifted bindings are
+ *    reported as held and an outcome event tells a person.
  * 4. In repair mode, start a rollout of the current version to the drifted bindings — or, when
  *    the current version expires within PREFLIGHT_MIN_VALIDITY_DAYS (ExpiringSoon) and renewing is
  *    allowed, a renewing rollout (renew in Key Vault, then every binding) — unless a rollout of the
@@ -14,6 +16,9 @@ import * as df from "durable-functions";
 import type { OrchestrationContext } from "durable-functions";
 import type { ObserveBindingOutput, ReadCertificateOutput } from "../activities/contracts.js";
 import { observeBinding } from "../activities/observeBinding.js";
+import { publishHeld } from "../activities/publishHeld.js";
+import type { PublishOutcomeOutput } from "../activities/publishOutcome.js";
+import { readHold } from "../activities/readHold.js";
 import { readCertificate } from "../activities/readCertificate.js";
 import { startRotation, type StartRotationOutput } from "../activities/startRotation.js";
 import {
@@ -30,6 +35,7 @@ import {
   type DriftVerdict,
   type VaultCurrent,
 } from "../domain/drift.js";
+import { heldSentence, type HeldVersion } from "../domain/heldVersion.js";
 import { scanFailed } from "../domain/reasons.js";
 import type { Reasoned } from "../domain/rollback.js";
 import type { RolloutPolicy, RotationRequest } from "./policy.js";
@@ -61,6 +67,12 @@ export interface DriftCertificateOutput {
     reason: string;
     message: string;
     start?: StartRotationOutput;
+  };
+  /** Drifted bindings left alone because the vault's current version is held; `event` told a person. */
+  held?: NonNullable<DriftDecision["held"]> & {
+    state: HeldVersion["state"];
+    runId: string;
+    event?: PublishOutcomeOutput;
   };
   failure?: Reasoned;
 }
@@ -98,8 +110,10 @@ function* driftCertificateOrchestrator(context: OrchestrationContext): Flow<Drif
       out.failure = { reason: current.reason, message: current.message };
       return out;
     }
-    // 3. Judge.
-    const decision = judge(run, observed, current);
+    // 3. Judge; a held version is reported and told, never rolled out again.
+    const { held } = yield* call(readHold, { certificate }, policy);
+    const decision = judge(run, observed, current, held);
+    if (decision.held && held) yield* tellHeld(run, decision.held, held);
     const repair = decision.renewal ?? decision.rollout;
     if (!repair) return out;
     out.repair = { ...repair };
@@ -135,6 +149,7 @@ function judge(
   { context, input, out }: DriftRun,
   observed: ObserveBindingOutput[],
   current: Extract<ReadCertificateOutput, { found: true }>,
+  held: HeldVersion | undefined,
 ): DriftDecision {
   const { policy } = input;
   const vault: VaultCurrent = {
@@ -148,12 +163,43 @@ function judge(
     mode: input.mode,
     minRemainingValidityDays: policy.minRemainingValidityDays,
     renew: policy.renewOnNearExpiry && current.issuerKind !== "Unknown",
+    ...(held ? { held: { version: held.version, message: heldSentence(input.certificate, held) } } : {}),
   });
   decision.verdicts.forEach((v) => {
     const entry = out.bindings.find((b) => b.bindingId === v.bindingId);
     if (entry) entry.verdict = v;
   });
   return decision;
+}
+
+/** Step 3, held: records the bindings left alone in `out` and publishes an outcome event about them. */
+function* tellHeld(
+  { context, input, out }: DriftRun,
+  decision: NonNullable<DriftDecision["held"]>,
+  held: HeldVersion,
+): Flow<void> {
+  out.held = { ...decision, state: held.state, runId: held.runId };
+  try {
+    out.held.event = yield* call(
+      publishHeld,
+      {
+        scanId: input.scanId,
+        certificate: input.certificate,
+        held,
+        targets: decision.targets,
+        message: decision.message,
+      },
+      input.policy,
+    );
+  } catch (error) {
+    out.held.event = {
+      published: false,
+      eventId: "",
+      type: "",
+      failure: scanFailed(error, "Publishing the held-version event"),
+    };
+  }
+  if (!context.df.isReplaying) context.log(`${input.scanId}: ${decision.message}`);
 }
 
 /** Step 4: starts the repair rollout (or a renewing rollout) unless one of the certificate runs. */

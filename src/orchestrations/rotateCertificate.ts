@@ -37,10 +37,13 @@ import { publishOutcome } from "../activities/publishOutcome.js";
 import { readCertificate } from "../activities/readCertificate.js";
 import { readDeployed } from "../activities/readDeployed.js";
 import { recordAudit } from "../activities/recordAudit.js";
+import { readHold } from "../activities/readHold.js";
+import { recordHold } from "../activities/recordHold.js";
 import { resolveBindings } from "../activities/resolveBindings.js";
 import { startRenewal } from "../activities/startRenewal.js";
 import { bindingId, selectTargets, type Binding } from "../domain/bindings.js";
 import { rollbackInstanceId, stageInstanceId } from "../domain/instanceIds.js";
+import { holding } from "../domain/heldVersion.js";
 import { buildPlan, type Plan, type PlanStage } from "../domain/plan.js";
 import {
   activityFailed,
@@ -117,7 +120,7 @@ type Found = Extract<ReadCertificateOutput, { found: true }>;
 type NewVersion =
   | { status: "ready"; certificate: Found }
   | {
-      status: "notIssued" | "failed" | "cancelled";
+      status: "notIssued" | "failed" | "cancelled" | "wouldRenew";
       message: string;
     };
 
@@ -131,7 +134,7 @@ function* rotateCertificateOrchestrator(context: OrchestrationContext): Flow<Rot
     if (!bindings) return yield* finish({ run });
 
     // 2. The new version: renewed and awaited, an external issuer's, or the one named.
-    const version = yield* getNewVersion(run);
+    const version = yield* getNewVersion(run, bindings);
     if (!version) return yield* finish({ run });
 
     // 3. Preflight: validity, names, key, chain, already deployed. Nothing is touched if it fails.
@@ -249,8 +252,8 @@ function* discoverBindings(run: RotationRun): Flow<ResolveBindingsOutput> {
  * Step 2: the version to roll out (recorded in the report), or undefined when there is none (the
  * outcome says why: not issued, failed, or cancelled).
  */
-function* getNewVersion(run: RotationRun): Flow<Found | undefined> {
-  const found = yield* findNewVersion(run);
+function* getNewVersion(run: RotationRun, bindings: Binding[]): Flow<Found | undefined> {
+  const found = yield* findNewVersion(run, bindings);
   if (found.status === "cancelled") {
     run.outcome.cancelled = true;
     return undefined;
@@ -269,7 +272,7 @@ function* getNewVersion(run: RotationRun): Flow<Found | undefined> {
  * Renews when the issuer allows it (near expiry, expired, or a manual renew), waits for an external
  * issuer's new version, or takes the named version.
  */
-function* findNewVersion(run: RotationRun): Flow<NewVersion> {
+function* findNewVersion(run: RotationRun, bindings: Binding[]): Flow<NewVersion> {
   const { certificate: ref, policy, request } = run.input;
   // A named version: the event's new version, the request's, or the drift repair's.
   const named = namedVersion(request);
@@ -286,10 +289,20 @@ function* findNewVersion(run: RotationRun): Flow<NewVersion> {
   const expiring = request.kind === "event" ? request.event.version : undefined;
   // A manual rollout without a version or renewal: the vault's current version.
   if (request.kind === "manual" && !request.renew) return ready(current, "The current version");
-  // Someone already made a newer version than the one expiring: roll that out.
-  if (expiring && current.version.toLowerCase() !== expiring.toLowerCase())
-    return ready(current, "The current version");
+  // Someone already made a newer version than the one expiring: roll that out — unless it is held
+  // (its rollout failed): then the expiring version still needs a new one.
+  if (expiring && current.version.toLowerCase() !== expiring.toLowerCase()) {
+    const { held } = yield* call(readHold, { certificate: ref }, policy);
+    if (!holding(held, current.version)) return ready(current, "The current version");
+    log(run, `the current version ${current.version} is held; it needs a new version too.`);
+  }
 
+  // A dry run renews nothing and waits for no issuer: it says what a rollout would renew.
+  if (wantsRenewal && run.outcome.dryRun)
+    return {
+      status: "wouldRenew",
+      message: sentences.wouldRenew({ certificate: ref, current, targets: bindings.map(bindingId) }),
+    };
   const deadline = after(run.context, policy.renewalDeadlineSeconds).toISOString();
   if (wantsRenewal && current.issuerKind !== "Unknown")
     return yield* renewAndWait(run, { current, deadline });
@@ -613,6 +626,12 @@ function* finish({ run, reportLateCancel = false }: FinishOptions): Flow<Rollout
     yield* call(recordAudit, { report: final }, policy);
   } catch (error) {
     warn(run, "Recording the audit entry", error);
+  }
+  try {
+    // A failed version is held (drift and events leave it alone); a verified one is released.
+    yield* call(recordHold, { report: final }, policy);
+  } catch (error) {
+    warn(run, "Recording the held version", error);
   }
   try {
     yield* call(publishOutcome, { report: final }, policy);

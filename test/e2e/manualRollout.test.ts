@@ -73,6 +73,24 @@ describe("manual rollouts", () => {
     );
   });
 
+  it("dry run with renew: creates no version and says what it would renew", async () => {
+    const name = "edge-contoso";
+    const versions = async () => {
+      const all: string[] = [];
+      for await (const v of world.certificates.listPropertiesOfCertificateVersions(name))
+        all.push(v.version ?? "");
+      return all.sort();
+    };
+    const before = await versions();
+    const current = (await world.certificates.getCertificate(name)).properties.version ?? "";
+    const id = await start({ certificate: name, renew: true, dryRun: true });
+    const report = await world.waitForRollout(id);
+    assert.equal(report.outcome?.state, "Succeeded", explain(report));
+    assert.equal(report.dryRun, true);
+    assert.deepEqual(await versions(), before, "no version was created in Key Vault");
+    assert.match(report.outcome?.message ?? "", new RegExp(`would renew .*${current}`, "i"));
+  });
+
   it("two requests for one certificate at once: one starts, the other is refused", async () => {
     const name = "edge-contoso";
     const body = { vault: VAULT, certificate: name, dryRun: true };

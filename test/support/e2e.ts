@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { TableClient } from "@azure/data-tables";
 import type { RolloutReport } from "../../src/domain/report.js";
+import type { DriftScanOutput } from "../../src/orchestrations/driftScan.js";
 import type { TestLab } from "./lab.js";
 import type { World } from "./world.js";
 
@@ -220,5 +221,23 @@ export function locksTable(world: World): TableClient {
     world.azurite.connectionString,
     `${world.settings.AUDIT_TABLE_NAME ?? "RotationAudit"}Locks`,
     { allowInsecureConnection: true },
+  );
+}
+
+/**
+ * Fires the drift timer and waits until the scan it started has completed; answers the scan's
+ * output. One scan per minute of the clock (its instance id is the occurrence's minute).
+ */
+export async function runDriftScan(world: World, timeoutMs = 120_000): Promise<DriftScanOutput> {
+  const scans = async () => (await listInstances(world)).filter((i) => i.instanceId.startsWith("drift:"));
+  const before = new Set((await scans()).map((i) => i.instanceId));
+  await fireDriftTimer(world);
+  return world.waitFor(
+    "the drift scan to complete",
+    async () => {
+      const scan = (await scans()).find((i) => !before.has(i.instanceId));
+      return scan?.runtimeStatus === "Completed" ? (scan.output as DriftScanOutput) : undefined;
+    },
+    timeoutMs,
   );
 }

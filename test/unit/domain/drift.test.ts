@@ -240,6 +240,32 @@ const cases: {
     reason: "ReportOnlyMode",
   },
   {
+    name: "a drifted binding of a held current version is only reported, saying it is held",
+    obs: anObservation({ configured: { status: "version", version: "v1" } }),
+    options: { held: { version: "V2", message: "Version v2 is held: its rollout ended RolledBack." } },
+    classification: "ConfiguredStale",
+    action: "reportOnly",
+    reason: "VersionHeld",
+    message: /held: its rollout ended RolledBack/,
+  },
+  {
+    name: "a held older version does not stop the repair of the current one",
+    obs: anObservation({ configured: { status: "version", version: "v1" } }),
+    options: { held: { version: "v1", message: "Version v1 is held." } },
+    classification: "ConfiguredStale",
+    action: "startRollout",
+    reason: "ConfiguredStale",
+  },
+  {
+    name: "a held current version that expires is still renewed (a renewal makes a newer version)",
+    obs: anObservation({ configured: { status: "version", version: "v1" } }),
+    vault: { ...vault, notAfter: daysFrom(NOW, 5).toISOString() },
+    options: { minRemainingValidityDays: 30, renew: true, held: { version: "v2", message: "held" } },
+    classification: "ConfiguredStale",
+    action: "renew",
+    reason: "ExpiringSoon",
+  },
+  {
     name: "a drifted binding of an expired current version is renewed, not given the expired version",
     obs: anObservation({ configured: { status: "version", version: "v1" } }),
     vault: { ...vault, notAfter: daysFrom(NOW, -1).toISOString() },
@@ -315,4 +341,18 @@ test("an expiring current version is renewed once for the certificate instead of
     { version: d.renewal?.version, targets: d.renewal?.targets, reason: d.renewal?.reason },
     { version: "v2", targets: ["k8s", "apim"], reason: "ExpiringSoon" },
   );
+});
+
+test("a held current version starts no rollout and names the bindings it left alone", () => {
+  const d = decideDriftRepair(
+    [
+      anObservation({ bindingId: "k8s", configured: { status: "version", version: "v1" } }),
+      anObservation({ bindingId: "apim" }),
+    ],
+    vault,
+    NOW,
+    aDriftOptions({ held: { version: "v2", message: "Version v2 is held." } }),
+  );
+  assert.equal(d.rollout, undefined);
+  assert.deepEqual(d.held, { version: "v2", targets: ["k8s"], message: "Version v2 is held." });
 });

@@ -436,6 +436,19 @@ const outcomeCases: {
     message: /nothing was changed/,
   },
   {
+    name: "a dry run that would renew is Succeeded as DryRun and says what it would renew",
+    input: {
+      dryRun: true,
+      newVersion: {
+        status: "wouldRenew",
+        message: "Dry run: would renew kv-lab/api-contoso (current version v1).",
+      },
+    },
+    state: "Succeeded",
+    reason: "DryRun",
+    message: /would renew kv-lab\/api-contoso/,
+  },
+  {
     name: "a certificate without bindings is Succeeded with nothing to do",
     input: { planError: { reason: "NoBindings", message: "No target is bound to kv-lab/api-contoso." } },
     state: "Succeeded",
