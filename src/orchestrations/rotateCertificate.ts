@@ -38,6 +38,7 @@ import { readCertificate } from "../activities/readCertificate.js";
 import { readDeployed } from "../activities/readDeployed.js";
 import { recordAudit } from "../activities/recordAudit.js";
 import { resolveBindings } from "../activities/resolveBindings.js";
+import type { IgnoredBinding } from "../domain/writePolicy.js";
 import { startRenewal } from "../activities/startRenewal.js";
 import { bindingId, selectTargets, type Binding } from "../domain/bindings.js";
 import { rollbackInstanceId, stageInstanceId } from "../domain/instanceIds.js";
@@ -85,6 +86,7 @@ interface Progress {
   rollback?: RollbackResult;
   outcome?: FinalOutcome;
   finishedAt?: string;
+  ignored?: IgnoredBinding[];
 }
 
 /** One rollout run: what every step reads, and what the steps have learnt so far. */
@@ -207,6 +209,7 @@ function warn(run: RotationRun, what: string, error: unknown): void {
 function* resolveTargets(run: RotationRun): Flow<Binding[] | undefined> {
   const { certificate, request } = run.input;
   const resolved = yield* discoverBindings(run);
+  if (resolved.ignored?.length) run.progress.ignored = resolved.ignored;
   // Still incomplete: a hop may be hidden (rolling out the rest could skip it, and "nothing found"
   // means nothing). Touch nothing; a person looks at the scopes named here.
   if (resolved.warnings.length > 0) {
@@ -664,6 +667,7 @@ function liveReport(run: RotationRun): RolloutReport {
         }
       : {}),
     stageResults: p.stages,
+    ...(p.ignored ? { ignored: p.ignored } : {}),
     ...(p.rollback ? { rollback: p.rollback } : {}),
     ...(p.outcome ? { outcome: p.outcome } : {}),
   });
