@@ -279,6 +279,11 @@ export type RollbackTargetOutput = WriteOutcome<undefined>;
 export interface CleanupTargetInput {
   snapshot: KubernetesSecretSnapshot | FrontDoorProfileSnapshot;
   step: KubernetesSecretStep | FrontDoorProfileStep;
+  /**
+   * Set for a `ca.crt` Secret once the client-certificate stage succeeded: write the new CA chain
+   * alone, pruning the old CAs kept during the change (only while the Secret still carries this run's write).
+   */
+  pruneCa?: { rotationId: string; certificate: PlanCertificate };
 }
 export type CleanupTargetOutput = { status: "done" | "skipped"; detail: string };
 

@@ -631,12 +631,20 @@ function* finish({ run, reportLateCancel = false }: FinishOptions): Flow<Rollout
 function* cleanUp(run: RotationRun): Flow<void> {
   const { progress } = run;
   const planned = progress.plan?.stages.flatMap((p) => p.steps) ?? [];
+  // The old client CA is pruned from ca.crt only once APIM presents the new client certificate (its
+  // stage succeeded: this runs after a Succeeded). Without a client-certificate target in the plan,
+  // both CAs stay trusted: APIM may still present a certificate of the old CA.
+  const clientSwitched = planned.some((p) => p.kind === "apimService" && p.certificates.length > 0);
+  const certificate = progress.plan?.certificate;
   const cleanups = progress.stages.flatMap((s) =>
     s.steps.flatMap((r) => {
       const step = planned.find((p) => p.stepId === r.stepId);
-      return step && r.snapshot && step.kind !== "apimService" && r.snapshot.kind !== "apimService"
-        ? [cleanupTarget({ snapshot: r.snapshot, step })]
-        : [];
+      if (!step || !r.snapshot || step.kind === "apimService" || r.snapshot.kind === "apimService") return [];
+      const prune =
+        clientSwitched && certificate && step.kind === "kubernetesSecret" && step.writeCa
+          ? { pruneCa: { rotationId: run.runId, certificate } }
+          : {};
+      return [cleanupTarget({ snapshot: r.snapshot, step, ...prune })];
     }),
   );
   if (cleanups.length === 0) return;
