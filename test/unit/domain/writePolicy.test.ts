@@ -39,7 +39,7 @@ const cases: { name: string; policy: WritePolicy; binding: Binding; allowed: boo
   {
     name: "without a rule, an annotated ca Secret (public certificates only) is written",
     policy: policy({}),
-    binding: tlsIn("ops", { role: "ca" } as Partial<Binding>),
+    binding: tlsIn("ops", { role: "ca" }),
     allowed: true,
   },
   {
@@ -69,7 +69,7 @@ const cases: { name: string; policy: WritePolicy; binding: Binding; allowed: boo
   {
     name: "a vault rule restricts ca Secrets too, once it names Kubernetes",
     policy: policy({ "kv-lab": ["aks-lab/api"] }),
-    binding: tlsIn("ops", { role: "ca" } as Partial<Binding>),
+    binding: tlsIn("ops", { role: "ca" }),
     allowed: false,
   },
   {
@@ -131,7 +131,7 @@ for (const c of cases) {
 test("an ignored binding is named with the reason and the sentence that says nothing was written", () => {
   const { allowed, ignored } = applyWritePolicy(policy({ "kv-lab": ["aks-lab/api"] }), [
     tlsIn("api"),
-    tlsIn("ops", { secretName: "stolen" } as Partial<Binding>),
+    tlsIn("ops", { secretName: "stolen" }),
   ]);
   assert.equal(allowed.length, 1);
   assert.equal(ignored.length, 1);
