@@ -98,6 +98,9 @@ param waitRoundsPerExecution int = 20
 @description('Path of an explicit bindings file inside the deployed package; empty for discovery only.')
 param bindingsFile string = ''
 
+@description('Where certificates may be written: vault[/certificate]=cluster/namespace|apim:<service>|frontDoor:<profile> rules, comma-separated. Empty: private keys go only to Secrets the bindings file names.')
+param writePolicy string = ''
+
 @description('Path of a PEM bundle of extra trusted roots inside the deployed package; empty for the Node.js root store.')
 param trustedCaBundlePath string = ''
 
@@ -223,6 +226,7 @@ var appSettings = {
   AKS_CLUSTER_IDS: join(aksClusters, ',')
   KUBERNETES_NAMESPACES: join(namespaces, ',')
   BINDINGS_FILE: bindingsFile
+  WRITE_POLICY: writePolicy
   ARM_ENDPOINT: environment().resourceManager
   ARM_AUDIENCE: environment().resourceManager
   OUTCOME_TOPIC_ENDPOINT: outcomeTopic.outputs.endpoint

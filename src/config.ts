@@ -10,6 +10,7 @@
  */
 import { z } from "zod";
 import { STAGES, type Stage } from "./domain/bindings.js";
+import { parseWriteTarget, type WritePolicy, type WriteTarget } from "./domain/writePolicy.js";
 import { ConfigurationError } from "./errors.js";
 
 /** An ARM scope to discover Front Door profiles or APIM services in. */
@@ -66,6 +67,12 @@ export interface Config {
     kubeconfigPath?: string;
     /** `BINDINGS_FILE`, default unset: an explicit bindings file added to what discovery finds. */
     bindingsFile?: string;
+    /**
+     * `WRITE_POLICY`, default none: where each vault's (or certificate's) certificates may be
+     * written, e.g. `kv-prod=aks-prod/api|apim:apim-prod, kv-prod/partner=aks-prod/partner`. Without
+     * a rule, a private key goes only to Secrets the bindings file names (see domain/writePolicy.ts).
+     */
+    writePolicy: WritePolicy;
   };
   arm: {
     /** `ARM_ENDPOINT`, default `https://management.azure.com`. */
@@ -375,6 +382,30 @@ const hostOverrides = z.preprocess(
   }),
 );
 
+const writePolicy = z.preprocess(
+  (v) => blankToUndefined(v) ?? "",
+  z.string().transform((s, ctx) => {
+    const map = new Map<string, WriteTarget[]>();
+    for (const entry of s
+      .split(",")
+      .map((e) => e.trim())
+      .filter((e) => e !== "")) {
+      const eq = entry.indexOf("=");
+      const scope = eq > 0 ? entry.slice(0, eq).trim().toLowerCase() : "";
+      const targets = (eq > 0 ? entry.slice(eq + 1).split("|") : [""]).map(parseWriteTarget);
+      if (!/^[a-z0-9-]{3,24}(\/[a-z0-9-]{1,127})?$/.test(scope) || targets.some((t) => !t)) {
+        ctx.addIssue({
+          code: "custom",
+          message: `must list vault[/certificate]=target|target rules, each target cluster/namespace, apim:<service> or frontDoor:<profile> (e.g. kv-prod=aks-prod/api|apim:apim-prod); '${entry}' is not one`,
+        });
+        return z.NEVER;
+      }
+      map.set(scope, [...(map.get(scope) ?? []), ...(targets as WriteTarget[])]);
+    }
+    return map;
+  }),
+);
+
 // ---- the settings --------------------------------------------------------------------------------
 
 interface SettingSpec {
@@ -402,6 +433,7 @@ const SETTINGS = {
   KUBERNETES_NAMESPACES: { schema: list(namespace) },
   KUBERNETES_KUBECONFIG: { schema: optionalText, localOnly: true },
   BINDINGS_FILE: { schema: optionalText },
+  WRITE_POLICY: { schema: writePolicy },
   ARM_ENDPOINT: { schema: text("https://management.azure.com").pipe(httpsUrl("Azure Resource Manager")) },
   ARM_AUDIENCE: { schema: optionalText.pipe(z.union([z.undefined(), httpsUrl("the ARM token audience")])) },
   KEY_VAULT_DISABLE_CHALLENGE_RESOURCE_VERIFICATION: { schema: boolean(false), localOnly: true },
@@ -565,6 +597,7 @@ function assemble(p: SettingValues, connection: StorageConnection): Config {
       apimScopes: p.APIM_SCOPES,
       aksClusters: p.AKS_CLUSTER_IDS,
       kubernetesNamespaces: p.KUBERNETES_NAMESPACES,
+      writePolicy: p.WRITE_POLICY,
     },
     arm: { endpoint: armEndpoint, audience: armAudience, scope: `${armAudience}/.default` },
     keyVault: { disableChallengeResourceVerification: p.KEY_VAULT_DISABLE_CHALLENGE_RESOURCE_VERIFICATION },

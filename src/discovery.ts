@@ -27,6 +27,7 @@ import {
   type ProbeAddress,
 } from "./domain/bindings.js";
 import type { Reasoned } from "./domain/rollback.js";
+import { applyWritePolicy, type IgnoredBinding } from "./domain/writePolicy.js";
 import { describeSdkError } from "./azure/sdkErrors.js";
 import { findAnnotatedSecrets, kubeApis } from "./kubernetes/tlsSecrets.js";
 
@@ -75,6 +76,8 @@ const matches = (r: VaultReference | undefined, ref: CertificateRef | undefined)
 export interface DiscoveryResult {
   bindings: Binding[];
   warnings: Reasoned[];
+  /** Bindings found but left out by `WRITE_POLICY` (nothing is ever written to them). */
+  ignored?: IgnoredBinding[];
   /** Vault ARM ids seen in Front Door secret sources, by lower-case vault name. */
   vaultResourceIds: Map<string, string>;
 }
@@ -377,7 +380,9 @@ export async function discoverBindings(c: Composition, ref?: CertificateRef): Pr
       (same(b.certificate.vaultName, ref.vaultName) &&
         same(b.certificate.certificateName, ref.certificateName)),
   );
-  result.bindings = mergeBindings(discovered, explicit);
+  const allowed = applyWritePolicy(c.config.discovery.writePolicy, mergeBindings(discovered, explicit));
+  result.bindings = allowed.allowed;
+  result.ignored = allowed.ignored;
   for (const [k, v] of result.vaultResourceIds) vaultIds.set(k, v);
   return result;
 }

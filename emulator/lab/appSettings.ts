@@ -60,6 +60,10 @@ export function labSettings(lab: TestLab, options: LabSettingsOptions = {}): Rec
     AKS_CLUSTER_IDS: e.kubernetes?.clusterId ?? "",
     KUBERNETES_NAMESPACES: (e.kubernetes?.namespaces ?? []).join(","),
     KUBERNETES_KUBECONFIG: e.kubeconfig ?? "",
+    // Private keys of the lab's vaults go only to the ingress namespace (not to `ops`).
+    WRITE_POLICY: Object.keys(e.keyVault?.vaults ?? {})
+      .map((v) => `${v}=${SEED.cluster.name}/${SEED.cluster.ingress.namespace}`)
+      .join(","),
     ARM_ENDPOINT: e.arm?.endpoint ?? "",
     ARM_AUDIENCE: e.arm?.audience ?? "",
     OUTCOME_TOPIC_ENDPOINT:

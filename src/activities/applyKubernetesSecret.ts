@@ -13,7 +13,7 @@ import { composition, type Composition } from "../composition.js";
 import { busyResult, describeSdkError, retriable } from "../azure/sdkErrors.js";
 import { withCertificateMaterial } from "../azure/keyVault.js";
 import type { KubernetesSecretSnapshot } from "../domain/rollback.js";
-import { planSecretWrite, type ObservedSecret } from "../domain/secretWrite.js";
+import { mergeCaBundle, planSecretWrite, type ObservedSecret } from "../domain/secretWrite.js";
 import {
   backupName,
   backupOf,
@@ -35,6 +35,7 @@ import {
   type KubeApis,
   replaceSecret,
   restartDeployment,
+  secretText,
 } from "../kubernetes/tlsSecrets.js";
 import type { ApplyKubernetesSecretInput, ApplyKubernetesSecretOutput } from "./contracts.js";
 import type { TypedActivity } from "./typed.js";
@@ -136,6 +137,12 @@ export async function applyKubernetesSecretHandler(
     // 2. The new content, from the vault.
     const content = await newContent(c, input);
     if (content.failed) return { status: "failed", write: "notApplied", ...content.failed };
+    // A client-CA change: trust the old CA too until the client-certificate stage has switched.
+    if (step.writeCa && existing && content.data["ca.crt"]) {
+      const next = Buffer.from(content.data["ca.crt"], "base64").toString("utf8");
+      const merged = mergeCaBundle(next, secretText(existing, "ca.crt"));
+      content.data["ca.crt"] = Buffer.from(merged, "utf8").toString("base64");
+    }
     const annotations = {
       [VERSION_ANNOTATION]: certificate.version,
       [THUMBPRINT_ANNOTATION]: content.thumbprint,

@@ -4,12 +4,61 @@
  */
 import type { InvocationContext } from "@azure/functions";
 import * as df from "durable-functions";
-import { composition } from "../composition.js";
+import { composition, type Composition } from "../composition.js";
+import type { KubernetesSecretStep } from "../domain/plan.js";
 import { frontDoorProfileId } from "../azure/frontDoor.js";
 import { describeSdkError, retriable } from "../azure/sdkErrors.js";
-import { deleteSecret, kubeApis } from "../kubernetes/tlsSecrets.js";
+import { withCertificateMaterial } from "../azure/keyVault.js";
+import { secretData } from "../kubernetes/secretContent.js";
+import {
+  ROTATION_ANNOTATION,
+  VERSION_ANNOTATION,
+  deleteSecret,
+  kubeApis,
+  readSecret,
+  replaceSecret,
+  secretText,
+  type KubeApis,
+} from "../kubernetes/tlsSecrets.js";
 import type { CleanupTargetInput, CleanupTargetOutput } from "./contracts.js";
 import type { TypedActivity } from "./typed.js";
+
+/**
+ * Prunes the old CAs of a `ca.crt` Secret after the client-certificate stage succeeded: `ca.crt`
+ * becomes the new version's CA chain alone. Left alone when the Secret no longer carries this run's
+ * write (someone, or a later run, changed it since). Answers what happened, in words.
+ */
+async function pruneClientCa(
+  c: Composition,
+  apis: KubeApis,
+  step: KubernetesSecretStep,
+  prune: NonNullable<CleanupTargetInput["pruneCa"]>,
+): Promise<string> {
+  const where = `${step.namespace}/${step.secretName}`;
+  const s = await readSecret(apis, step.namespace, step.secretName);
+  const a = s?.metadata?.annotations ?? {};
+  if (
+    !s ||
+    a[ROTATION_ANNOTATION] !== prune.rotationId ||
+    a[VERSION_ANNOTATION] !== prune.certificate.version
+  )
+    return `ca.crt of ${where} left alone: it no longer carries this rollout's write`;
+  const { certificate } = prune;
+  const built = await withCertificateMaterial(
+    c.secretClient(certificate.vaultUrl),
+    certificate.certificateName,
+    certificate.version,
+    (m) => secretData(m, false, true),
+  );
+  if ("problem" in built || "reason" in built)
+    return `ca.crt of ${where} not pruned: the version is unreadable`;
+  const caCrt = built.data["ca.crt"]!;
+  if (Buffer.from(caCrt, "base64").toString("utf8") === secretText(s, "ca.crt"))
+    return `ca.crt of ${where} holds the new CA chain only`;
+  // The resourceVersion read is the precondition: a change since then is never overwritten.
+  await replaceSecret(apis, { ...s, data: { ...(s.data ?? {}), "ca.crt": caCrt } });
+  return `ca.crt of ${where} pruned to the new CA chain`;
+}
 
 /** Cleans up after one step. */
 export async function cleanupTargetHandler(
@@ -20,15 +69,14 @@ export async function cleanupTargetHandler(
   const { snapshot, step } = input;
   try {
     if (snapshot.kind === "kubernetesSecret" && step.kind === "kubernetesSecret") {
-      if (!snapshot.backupSecretName) return { status: "skipped", detail: "no backup Secret was made" };
-      const gone = await deleteSecret(
-        kubeApis(await c.kubeConfig(step.cluster)),
-        step.namespace,
-        snapshot.backupSecretName,
-      );
+      const apis = kubeApis(await c.kubeConfig(step.cluster));
+      const pruned = input.pruneCa ? `${await pruneClientCa(c, apis, step, input.pruneCa)}; ` : "";
+      if (!snapshot.backupSecretName)
+        return { status: pruned ? "done" : "skipped", detail: `${pruned}no backup Secret was made` };
+      const gone = await deleteSecret(apis, step.namespace, snapshot.backupSecretName);
       return {
         status: "done",
-        detail: `backup Secret ${step.namespace}/${snapshot.backupSecretName} ${gone ? "deleted" : "was already gone"}`,
+        detail: `${pruned}backup Secret ${step.namespace}/${snapshot.backupSecretName} ${gone ? "deleted" : "was already gone"}`,
       };
     }
     if (snapshot.kind === "frontDoorProfile" && step.kind === "frontDoorProfile") {

@@ -17,6 +17,7 @@ import type { ApimChange, BatchOutcome } from "../domain/apimBatch.js";
 import type { FrontDoorProfileStep, KubernetesSecretStep, PlanCertificate } from "../domain/plan.js";
 import type { DeployedThumbprint, PreflightPolicy, PreflightResult } from "../domain/preflight.js";
 import type { RolloutReport } from "../domain/report.js";
+import type { IgnoredBinding } from "../domain/writePolicy.js";
 import type {
   ApimServiceSnapshot,
   FrontDoorProfileSnapshot,
@@ -68,6 +69,8 @@ export interface ResolveBindingsOutput {
   bindings: Binding[];
   /** Scopes that could not be read, files that did not validate (reason + message each). */
   warnings: Reasoned[];
+  /** Bindings `WRITE_POLICY` leaves out: never written, named in reports and the inventory. */
+  ignored?: IgnoredBinding[];
 }
 
 /** `discoverAllBindings`: every binding of every certificate in the configured scopes (drift scan, inventory). */
@@ -280,6 +283,11 @@ export type RollbackTargetOutput = WriteOutcome<undefined>;
 export interface CleanupTargetInput {
   snapshot: KubernetesSecretSnapshot | FrontDoorProfileSnapshot;
   step: KubernetesSecretStep | FrontDoorProfileStep;
+  /**
+   * Set for a `ca.crt` Secret once the client-certificate stage succeeded: write the new CA chain
+   * alone, pruning the old CAs kept during the change (only while the Secret still carries this run's write).
+   */
+  pruneCa?: { rotationId: string; certificate: PlanCertificate };
 }
 export type CleanupTargetOutput = { status: "done" | "skipped"; detail: string };
 

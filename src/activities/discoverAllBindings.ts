@@ -18,7 +18,7 @@ export async function discoverAllBindingsHandler(
   const r = await discoverBindings(composition());
   context.log(`discoverAllBindings: ${r.bindings.length} binding(s), ${r.warnings.length} warning(s).`);
   for (const w of r.warnings) context.warn(`discoverAllBindings: ${w.reason}: ${w.message}`);
-  return { bindings: r.bindings, warnings: r.warnings };
+  return { bindings: r.bindings, warnings: r.warnings, ignored: r.ignored ?? [] };
 }
 
 /** The registered activity; orchestrators yield `discoverAllBindings({})`. */

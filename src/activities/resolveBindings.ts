@@ -19,7 +19,8 @@ export async function resolveBindingsHandler(
     `resolveBindings: ${input.certificate.vaultName}/${input.certificate.certificateName} has ${r.bindings.length} binding(s), ${r.warnings.length} warning(s).`,
   );
   for (const w of r.warnings) context.warn(`resolveBindings: ${w.reason}: ${w.message}`);
-  return { bindings: r.bindings, warnings: r.warnings };
+  for (const i of r.ignored ?? []) context.warn(`resolveBindings: ${i.reason}: ${i.message}`);
+  return { bindings: r.bindings, warnings: r.warnings, ignored: r.ignored ?? [] };
 }
 
 /** The registered activity; orchestrators yield `resolveBindings(input)`. */

@@ -33,6 +33,7 @@ export function inventoryOf(scan: DriftScanOutput) {
   return {
     scannedAt: scan.finishedAt,
     warnings: scan.warnings,
+    ignored: scan.ignored ?? [],
     certificates: scan.certificates.map((c) => ({
       vaultName: c.certificate.vaultName,
       certificateName: c.certificate.certificateName,

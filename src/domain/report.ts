@@ -7,6 +7,7 @@
 import type { Stage } from "./bindings.js";
 import type { Plan, PlanStage, PlanStep } from "./plan.js";
 import type { PreflightResult } from "./preflight.js";
+import type { IgnoredBinding } from "./writePolicy.js";
 import type {
   FinalOutcome,
   ProbeEvidence,
@@ -129,6 +130,8 @@ export interface RolloutReport {
   outcome?: FinalOutcome;
   preflight?: Pick<PreflightResult, "verdict" | "failures" | "notices">;
   stages: ReportStage[];
+  /** Bindings found but left out by `WRITE_POLICY`: nothing was written to them. */
+  ignored?: IgnoredBinding[];
   rollback?: {
     actions: {
       stepId: string;
@@ -155,6 +158,7 @@ export interface AssembleReportInput {
   stageResults?: readonly StageResult[];
   rollback?: RollbackResult;
   outcome?: FinalOutcome;
+  ignored?: readonly IgnoredBinding[];
 }
 
 const versionFromSecretId = (id: string | undefined): string | undefined =>
@@ -203,6 +207,7 @@ export function assembleReport(input: AssembleReportInput): RolloutReport {
     ...(input.outcome ? { outcome: input.outcome } : {}),
     ...(input.preflight ? { preflight: input.preflight } : {}),
     stages,
+    ...(input.ignored?.length ? { ignored: [...input.ignored] } : {}),
     ...(input.rollback ? { rollback: reportRollback(input.rollback, input.plan) } : {}),
   };
 }
@@ -353,6 +358,7 @@ export function renderReport(r: RolloutReport): string {
     for (const f of r.preflight.failures) out.push(`  FAIL ${f.reason}: ${f.message}`);
     for (const n of r.preflight.notices) out.push(`  note ${n.reason}: ${n.message}`);
   }
+  for (const i of r.ignored ?? []) out.push(`Ignored      ${i.reason}: ${i.message}`);
   for (const s of r.stages) {
     out.push("");
     const when = s.startedAt

@@ -245,3 +245,29 @@ function fromBackup(facts: SecretRestoreFacts, backupName: string): SecretRestor
     message: `The Secret ${shown} is ${owner.kind === "ours" ? `a backup made by another rotation run (${owner.rotationId ?? "unnamed"})` : "not a backup this control plane made"}, so Secret ${names.secret} was not restored from it.`,
   };
 }
+
+/** The PEM certificate blocks of a bundle, each normalised (one body line, no blank lines). */
+const certificateBlocks = (pem: string | undefined): string[] =>
+  [...(pem ?? "").matchAll(/-----BEGIN CERTIFICATE-----([\s\S]*?)-----END CERTIFICATE-----/g)].map(
+    (m) => `-----BEGIN CERTIFICATE-----\n${m[1]!.replace(/\s+/g, "")}\n-----END CERTIFICATE-----`,
+  );
+
+/**
+ * The `ca.crt` written during a client-CA change: the new CA chain first, then every CA the Secret
+ * trusts now that the new chain does not hold. The ingress keeps trusting the client certificate
+ * APIM still presents until APIM's own stage has switched it (Kubernetes is written first); the old
+ * CAs are pruned after the rollout succeeded. Rollback restores the backup (the old bundle only),
+ * and runs in reverse stage order: APIM is back on the old client certificate before the ingress
+ * stops trusting the new CA. Pure.
+ */
+export function mergeCaBundle(next: string, current: string | undefined): string {
+  const blocks = certificateBlocks(next);
+  const seen = new Set(blocks);
+  for (const b of certificateBlocks(current)) {
+    if (!seen.has(b)) {
+      seen.add(b);
+      blocks.push(b);
+    }
+  }
+  return blocks.length ? blocks.join("\n") + "\n" : next;
+}

@@ -15,6 +15,7 @@ import { bindsCertificate, type Binding, type CertificateRef } from "../domain/b
 import { fitInstanceId, idSegment } from "../domain/instanceIds.js";
 import { scanFailed } from "../domain/reasons.js";
 import type { Reasoned } from "../domain/rollback.js";
+import type { IgnoredBinding } from "../domain/writePolicy.js";
 import {
   driftCertificate,
   type DriftCertificateInput,
@@ -31,6 +32,8 @@ export interface DriftScanOutput {
   finishedAt: string;
   certificates: DriftCertificateOutput[];
   warnings: Reasoned[];
+  /** Bindings `WRITE_POLICY` leaves out. */
+  ignored?: IgnoredBinding[];
 }
 
 /** The instance id of a scan's sub-orchestration for one certificate. */
@@ -80,6 +83,7 @@ function* driftScanOrchestrator(context: OrchestrationContext): Flow<DriftScanOu
     finishedAt: context.df.currentUtcDateTime.toISOString(),
     certificates,
     warnings: discovered.warnings,
+    ignored: discovered.ignored ?? [],
   };
 }
 

@@ -40,6 +40,7 @@ import { recordAudit } from "../activities/recordAudit.js";
 import { readHold } from "../activities/readHold.js";
 import { recordHold } from "../activities/recordHold.js";
 import { resolveBindings } from "../activities/resolveBindings.js";
+import type { IgnoredBinding } from "../domain/writePolicy.js";
 import { startRenewal } from "../activities/startRenewal.js";
 import { bindingId, selectTargets, type Binding } from "../domain/bindings.js";
 import { rollbackInstanceId, stageInstanceId } from "../domain/instanceIds.js";
@@ -88,6 +89,7 @@ interface Progress {
   rollback?: RollbackResult;
   outcome?: FinalOutcome;
   finishedAt?: string;
+  ignored?: IgnoredBinding[];
 }
 
 /** One rollout run: what every step reads, and what the steps have learnt so far. */
@@ -210,6 +212,7 @@ function warn(run: RotationRun, what: string, error: unknown): void {
 function* resolveTargets(run: RotationRun): Flow<Binding[] | undefined> {
   const { certificate, request } = run.input;
   const resolved = yield* discoverBindings(run);
+  if (resolved.ignored?.length) run.progress.ignored = resolved.ignored;
   // Still incomplete: a hop may be hidden (rolling out the rest could skip it, and "nothing found"
   // means nothing). Touch nothing; a person looks at the scopes named here.
   if (resolved.warnings.length > 0) {
@@ -647,12 +650,20 @@ function* finish({ run, reportLateCancel = false }: FinishOptions): Flow<Rollout
 function* cleanUp(run: RotationRun): Flow<void> {
   const { progress } = run;
   const planned = progress.plan?.stages.flatMap((p) => p.steps) ?? [];
+  // The old client CA is pruned from ca.crt only once APIM presents the new client certificate (its
+  // stage succeeded: this runs after a Succeeded). Without a client-certificate target in the plan,
+  // both CAs stay trusted: APIM may still present a certificate of the old CA.
+  const clientSwitched = planned.some((p) => p.kind === "apimService" && p.certificates.length > 0);
+  const certificate = progress.plan?.certificate;
   const cleanups = progress.stages.flatMap((s) =>
     s.steps.flatMap((r) => {
       const step = planned.find((p) => p.stepId === r.stepId);
-      return step && r.snapshot && step.kind !== "apimService" && r.snapshot.kind !== "apimService"
-        ? [cleanupTarget({ snapshot: r.snapshot, step })]
-        : [];
+      if (!step || !r.snapshot || step.kind === "apimService" || r.snapshot.kind === "apimService") return [];
+      const prune =
+        clientSwitched && certificate && step.kind === "kubernetesSecret" && step.writeCa
+          ? { pruneCa: { rotationId: run.runId, certificate } }
+          : {};
+      return [cleanupTarget({ snapshot: r.snapshot, step, ...prune })];
     }),
   );
   if (cleanups.length === 0) return;
@@ -683,6 +694,7 @@ function liveReport(run: RotationRun): RolloutReport {
         }
       : {}),
     stageResults: p.stages,
+    ...(p.ignored ? { ignored: p.ignored } : {}),
     ...(p.rollback ? { rollback: p.rollback } : {}),
     ...(p.outcome ? { outcome: p.outcome } : {}),
   });

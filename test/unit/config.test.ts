@@ -61,6 +61,7 @@ test("a minimal environment gets every documented default", () => {
     apimScopes: [],
     aksClusters: [],
     kubernetesNamespaces: [],
+    writePolicy: new Map(),
   });
   assert.deepEqual(c.identity, {});
   assert.deepEqual(c.trust, {});

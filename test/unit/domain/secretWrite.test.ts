@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
+  mergeCaBundle,
   planSecretRestore,
   planSecretWrite,
   rollbackMarker,
@@ -321,4 +322,49 @@ const restores: { name: string; facts: SecretRestoreFacts; plan: SecretRestorePl
 
 for (const c of restores) {
   test(c.name, () => assert.deepEqual(planSecretRestore(c.facts), c.plan));
+}
+
+const pemOf = (body: string) => `-----BEGIN CERTIFICATE-----\n${body}\n-----END CERTIFICATE-----`;
+const CA_OLD = pemOf("T0xE");
+const CA_NEW = pemOf("TkVX");
+const CA_OTHER = pemOf("T1RIRVI=");
+const bundle = (...pems: string[]) => pems.join("\n") + "\n";
+
+const caCases: { name: string; next: string; current: string | undefined; merged: string }[] = [
+  {
+    name: "a client-CA change keeps the old CA after the new one",
+    next: bundle(CA_NEW),
+    current: bundle(CA_OLD),
+    merged: bundle(CA_NEW, CA_OLD),
+  },
+  {
+    name: "a renewal under the same CA writes it once",
+    next: bundle(CA_OLD),
+    current: bundle(CA_OLD),
+    merged: bundle(CA_OLD),
+  },
+  {
+    name: "a CA the Secret trusts for other clients stays trusted",
+    next: bundle(CA_NEW),
+    current: bundle(CA_OTHER, CA_OLD),
+    merged: bundle(CA_NEW, CA_OTHER, CA_OLD),
+  },
+  {
+    name: "a bundle with line breaks inside the body is recognised as the same CA",
+    next: bundle(CA_NEW),
+    current: `${pemOf("Tk\nVX")}\r\n`,
+    merged: bundle(CA_NEW),
+  },
+  {
+    name: "a Secret without ca.crt gets the new chain",
+    next: bundle(CA_NEW),
+    current: undefined,
+    merged: bundle(CA_NEW),
+  },
+];
+
+for (const c of caCases) {
+  test(c.name, () => {
+    assert.equal(mergeCaBundle(c.next, c.current), c.merged);
+  });
 }
