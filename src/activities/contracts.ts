@@ -68,6 +68,8 @@ export interface ResolveBindingsOutput {
   bindings: Binding[];
   /** Scopes that could not be read, files that did not validate (reason + message each). */
   warnings: Reasoned[];
+  /** `resolveBindings`: unreadable resources that cannot bind the certificate (not blocking). */
+  unrelated?: Reasoned[];
 }
 
 /** `discoverAllBindings`: every binding of every certificate in the configured scopes (drift scan, inventory). */

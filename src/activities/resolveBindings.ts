@@ -1,6 +1,6 @@
 /**
  * Activity `resolveBindings`: bindings of one certificate — discovery across the configured scopes
- * plus the explicit bindings file, merged.
+ * plus the explicit bindings file, merged — and what could not be read that might bind it.
  */
 import type { InvocationContext } from "@azure/functions";
 import * as df from "durable-functions";
@@ -19,7 +19,13 @@ export async function resolveBindingsHandler(
     `resolveBindings: ${input.certificate.vaultName}/${input.certificate.certificateName} has ${r.bindings.length} binding(s), ${r.warnings.length} warning(s).`,
   );
   for (const w of r.warnings) context.warn(`resolveBindings: ${w.reason}: ${w.message}`);
-  return { bindings: r.bindings, warnings: r.warnings };
+  for (const w of r.unrelated ?? [])
+    context.warn(`resolveBindings: not blocking (cannot bind this certificate): ${w.reason}: ${w.message}`);
+  return {
+    bindings: r.bindings,
+    warnings: r.warnings,
+    ...(r.unrelated?.length ? { unrelated: r.unrelated } : {}),
+  };
 }
 
 /** The registered activity; orchestrators yield `resolveBindings(input)`. */
