@@ -3,7 +3,8 @@
  *
  * - `POST /api/rollouts` `{ vault, certificate, version?, targets?, dryRun?, renew? }` → 202 with our
  *   own status, report and cancel URLs (never the Durable system-key URLs); 400 naming the bad
- *   field; 409 while a rollout of the certificate runs.
+ *   field; 400 `UnknownTargets` naming the `targets` no binding matches (discovery runs first); 409
+ *   while a rollout of the certificate runs. A route `{id}` that is no rollout id is a 400 naming it.
  * - `GET /api/rollouts/{id}/status` → runtime status, run id and outcome.
  * - `GET /api/rollouts` → the audit records, newest first (`?certificate=vault/name`, or a bare
  *   name in every allowed vault, reads that certificate's partition only).
@@ -29,6 +30,8 @@ import {
 } from "../src/azure/auditTable.js";
 import { composition } from "../src/composition.js";
 import { decideCancel } from "../src/domain/cancelDecision.js";
+import { unknownTargets } from "../src/domain/reasons.js";
+import { rolloutIdProblem } from "../src/domain/routeIds.js";
 import { rotationInstanceId } from "../src/domain/instanceIds.js";
 import { instanceIdOfRun, renderReport, runIdOf } from "../src/domain/report.js";
 import { isRunning, lostToAnother, reportOf } from "../src/domain/rolloutInstance.js";
@@ -41,6 +44,7 @@ import { findStatus, START_CONFIRM_TIMEOUT_MS } from "../src/triggers/instanceSt
 import { raiseRolloutCancel } from "../src/triggers/raiseRolloutCancel.js";
 import { rolloutReport } from "../src/triggers/rolloutReport.js";
 import { startRotationOnce } from "../src/triggers/startRotationOnce.js";
+import { unmatchedTargets } from "../src/triggers/unmatchedTargets.js";
 
 /** Routes the rollouts API. */
 export async function manualRolloutHandler(
@@ -49,6 +53,8 @@ export async function manualRolloutHandler(
   context: InvocationContext,
 ): Promise<HttpResponseInit> {
   const { id, action } = request.params;
+  const badId = id ? rolloutIdProblem(id) : undefined;
+  if (badId) return problem(400, "BadRequest", badId, "id");
   if (request.method === "POST" && !id) return startRollout(request, client, context);
   if (request.method === "GET" && !id) return listRollouts(request);
   if (request.method === "GET" && id && !action) return showRollout(request, client, id);
@@ -71,6 +77,12 @@ async function startRollout(
   const parsed = parseRolloutRequest(body, config);
   if (!parsed.ok) return problem(400, "BadRequest", parsed.message, parsed.field);
   const rollout = parsed.rollout;
+  const certificate = { vaultName: rollout.vaultName, certificateName: rollout.certificate };
+  const unmatched = rollout.targets
+    ? await unmatchedTargets(composition(), certificate, rollout.targets)
+    : [];
+  if (unmatched.length)
+    return problem(400, "UnknownTargets", unknownTargets(certificate, unmatched).message, "targets");
   const requestId = randomUUID();
   const input = manualRotationInput(rollout, requestId, rolloutPolicyFrom(config));
   const instanceId = rotationInstanceId(input.certificate);

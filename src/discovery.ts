@@ -4,7 +4,8 @@
  * whose hostname configurations or `certificates` entities reference one (with the backends using
  * the entity), Kubernetes Secrets annotated with their vault certificate (with the Ingress hosts
  * using them), plus the explicit bindings file. One scope failing becomes a warning, never hides
- * the others.
+ * the others; for one certificate, only the warnings of what might bind it are answered as warnings
+ * (the others as `unrelated`, see src/domain/discoveryScope.ts).
  *
  * Each binding also gets the addresses its service says it serves from, where the service states
  * them (`discoveredAddresses`): probes connect there instead of resolving the public host name, which
@@ -24,8 +25,10 @@ import {
   type ApimHostnameType,
   type Binding,
   type CertificateRef,
+  type DeclaredReferences,
   type ProbeAddress,
 } from "./domain/bindings.js";
+import { blockingWarnings, type DiscoveryWarning } from "./domain/discoveryScope.js";
 import type { Reasoned } from "./domain/rollback.js";
 import { applyWritePolicy, type IgnoredBinding } from "./domain/writePolicy.js";
 import { describeSdkError } from "./azure/sdkErrors.js";
@@ -75,16 +78,20 @@ const matches = (r: VaultReference | undefined, ref: CertificateRef | undefined)
 /** What discovery found, and what it could not read. */
 export interface DiscoveryResult {
   bindings: Binding[];
-  warnings: Reasoned[];
+  /** What could not be read (for one certificate: only what might bind it). */
+  warnings: DiscoveryWarning[];
+  /** For one certificate: unreadable resources that cannot bind it (by the bindings file). */
+  unrelated?: Reasoned[];
   /** Bindings found but left out by `WRITE_POLICY` (nothing is ever written to them). */
   ignored?: IgnoredBinding[];
   /** Vault ARM ids seen in Front Door secret sources, by lower-case vault name. */
   vaultResourceIds: Map<string, string>;
 }
 
-const warn = (e: unknown, what: string): Reasoned => {
+/** A warning for a failed read; `resource`: the one resource it concerns, if it is one. */
+const warn = (e: unknown, what: string, resource?: string): DiscoveryWarning => {
   const f = describeSdkError(e, what);
-  return { reason: f.code ?? "ScopeUnreadable", message: f.message };
+  return { reason: f.code ?? "ScopeUnreadable", message: f.message, ...(resource ? { resource } : {}) };
 };
 
 async function armNames(
@@ -161,7 +168,7 @@ export async function discoverFrontDoor(
           });
         }
       } catch (e) {
-        into.warnings.push(warn(e, `Reading Front Door profile ${p.name}`));
+        into.warnings.push(warn(e, `Reading Front Door profile ${p.id}`, p.id));
       }
     }
   }
@@ -279,7 +286,7 @@ export async function discoverApim(
           });
         }
       } catch (e) {
-        into.warnings.push(warn(e, `Reading API Management service ${svc.name}`));
+        into.warnings.push(warn(e, `Reading API Management service ${svc.id}`, svc.id));
       }
     }
   }
@@ -323,9 +330,20 @@ export async function discoverKubernetes(
   }
 }
 
+/** What the bindings file states: bindings, and what some resources can reference. */
+export interface BindingsFile {
+  bindings: Binding[];
+  references: DeclaredReferences[];
+}
+
+const NO_FILE: BindingsFile = { bindings: [], references: [] };
+
 /** The explicit bindings file (JSON or YAML), validated; problems become warnings naming the field. */
-export async function readBindingsFile(path: string | undefined, warnings: Reasoned[]): Promise<Binding[]> {
-  if (!path) return [];
+export async function readBindingsFile(
+  path: string | undefined,
+  warnings: Reasoned[],
+): Promise<BindingsFile> {
+  if (!path) return NO_FILE;
   let text: string;
   try {
     text = await readFile(path, "utf8");
@@ -334,7 +352,7 @@ export async function readBindingsFile(path: string | undefined, warnings: Reaso
       reason: "BindingsFileUnreadable",
       message: `The bindings file ${path} could not be read (${(e as NodeJS.ErrnoException).code ?? "error"}).`,
     });
-    return [];
+    return NO_FILE;
   }
   let parsed: unknown;
   try {
@@ -344,7 +362,7 @@ export async function readBindingsFile(path: string | undefined, warnings: Reaso
       reason: "BindingsFileInvalid",
       message: `The bindings file ${path} is not valid JSON or YAML.`,
     });
-    return [];
+    return NO_FILE;
   }
   const r = parseBindingsFile(parsed);
   if (!r.ok) {
@@ -352,9 +370,9 @@ export async function readBindingsFile(path: string | undefined, warnings: Reaso
       reason: "BindingsFileInvalid",
       message: `The bindings file ${path} does not validate: ${r.errors.map((e) => `${e.path}: ${e.message}`).join("; ")}.`,
     });
-    return [];
+    return NO_FILE;
   }
-  return r.bindings;
+  return { bindings: r.bindings, references: r.references };
 }
 
 let vaultIds = new Map<string, string>();
@@ -374,7 +392,8 @@ export async function discoverBindings(c: Composition, ref?: CertificateRef): Pr
   ]);
   const discovered = parts.flatMap((p) => p.bindings);
   result.warnings.push(...parts.flatMap((p) => p.warnings));
-  const explicit = (await readBindingsFile(c.config.discovery.bindingsFile, result.warnings)).filter(
+  const file = await readBindingsFile(c.config.discovery.bindingsFile, result.warnings);
+  const explicit = file.bindings.filter(
     (b) =>
       !ref ||
       (same(b.certificate.vaultName, ref.vaultName) &&
@@ -384,6 +403,11 @@ export async function discoverBindings(c: Composition, ref?: CertificateRef): Pr
   result.bindings = allowed.allowed;
   result.ignored = allowed.ignored;
   for (const [k, v] of result.vaultResourceIds) vaultIds.set(k, v);
+  if (ref) {
+    const split = blockingWarnings(result.warnings, ref, file.references, file.bindings);
+    result.warnings = split.blocking;
+    result.unrelated = split.unrelated;
+  }
   return result;
 }
 

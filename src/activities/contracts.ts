@@ -71,6 +71,8 @@ export interface ResolveBindingsOutput {
   warnings: Reasoned[];
   /** Bindings `WRITE_POLICY` leaves out: never written, named in reports and the inventory. */
   ignored?: IgnoredBinding[];
+  /** `resolveBindings`: unreadable resources that cannot bind the certificate (not blocking). */
+  unrelated?: Reasoned[];
 }
 
 /** `discoverAllBindings`: every binding of every certificate in the configured scopes (drift scan, inventory). */

@@ -1,6 +1,6 @@
 /**
  * Activity `resolveBindings`: bindings of one certificate — discovery across the configured scopes
- * plus the explicit bindings file, merged.
+ * plus the explicit bindings file, merged — and what could not be read that might bind it.
  */
 import type { InvocationContext } from "@azure/functions";
 import * as df from "durable-functions";
@@ -20,7 +20,14 @@ export async function resolveBindingsHandler(
   );
   for (const w of r.warnings) context.warn(`resolveBindings: ${w.reason}: ${w.message}`);
   for (const i of r.ignored ?? []) context.warn(`resolveBindings: ${i.reason}: ${i.message}`);
-  return { bindings: r.bindings, warnings: r.warnings, ignored: r.ignored ?? [] };
+  for (const w of r.unrelated ?? [])
+    context.warn(`resolveBindings: not blocking (cannot bind this certificate): ${w.reason}: ${w.message}`);
+  return {
+    bindings: r.bindings,
+    warnings: r.warnings,
+    ignored: r.ignored ?? [],
+    ...(r.unrelated?.length ? { unrelated: r.unrelated } : {}),
+  };
 }
 
 /** The registered activity; orchestrators yield `resolveBindings(input)`. */

@@ -471,11 +471,45 @@ const bindingSchema = z.discriminatedUnion(
   { error: "kind must be one of frontDoorSecret, apimHostname, apimCertificate, kubernetesSecret" },
 );
 
-/** Schema of the explicit bindings file: `{ bindings: [...] }` (JSON or YAML, parsed elsewhere). */
+/** `vault/certificate` or `vault/*` (every certificate of the vault). */
+const certificatePattern = z
+  .string()
+  .trim()
+  .regex(/^[a-zA-Z][a-zA-Z0-9-]{1,22}[a-zA-Z0-9]\/(\*|[0-9a-zA-Z-]{1,127})$/, {
+    error: 'must be "vault/certificate" or "vault/*"',
+  });
+
+const referencesSchema = z.strictObject({
+  resource: z
+    .string()
+    .trim()
+    .refine(
+      (s) =>
+        parseArmId(s, ArmTypes.apiManagement) !== undefined ||
+        parseArmId(s, ArmTypes.frontDoorProfile) !== undefined,
+      { error: "must be the ARM id of an API Management service or a Front Door profile" },
+    ),
+  certificates: z.array(certificatePattern),
+});
+
+/** Schema of the explicit bindings file: `{ bindings: [...], references?: [...] }` (JSON or YAML, parsed elsewhere). */
 export const bindingsFileSchema = z.strictObject({
   version: z.literal(1).optional(),
   bindings: z.array(bindingSchema),
+  references: z.array(referencesSchema).optional(),
 });
+
+/**
+ * From the bindings file: the only certificates an APIM service or Front Door profile can reference
+ * (`vault/*` for every certificate of a vault). It matters when that resource cannot be read: it
+ * then blocks the rollouts of these certificates only (see src/domain/discoveryScope.ts).
+ */
+export interface DeclaredReferences {
+  /** ARM id of the service or profile. */
+  resource: string;
+  /** `{ vaultName, certificateName }`, `certificateName` `*` for every certificate of the vault. */
+  certificates: CertificateRef[];
+}
 
 /** One problem in a bindings file: the field path (`bindings[2].serviceId`) and what is wrong. */
 export interface FieldError {
@@ -484,7 +518,8 @@ export interface FieldError {
 }
 
 /** Result of {@link parseBindingsFile}. */
-export type ParseBindingsResult = { ok: true; bindings: Binding[] } | { ok: false; errors: FieldError[] };
+export type ParseBindingsResult =
+  { ok: true; bindings: Binding[]; references: DeclaredReferences[] } | { ok: false; errors: FieldError[] };
 
 /** Formats a zod issue path the way people write it: `bindings[2].customDomains[0].hostName`. */
 export function formatPath(path: readonly PropertyKey[]): string {
@@ -506,5 +541,12 @@ export function fieldErrors(error: z.ZodError): FieldError[] {
 export function parseBindingsFile(parsed: unknown): ParseBindingsResult {
   const r = bindingsFileSchema.safeParse(parsed);
   if (!r.success) return { ok: false, errors: fieldErrors(r.error) };
-  return { ok: true, bindings: r.data.bindings.map((b) => ({ ...b, source: "explicit" })) };
+  const references = (r.data.references ?? []).map((d) => ({
+    resource: d.resource,
+    certificates: d.certificates.map((c) => {
+      const [vaultName, certificateName] = c.split("/") as [string, string];
+      return { vaultName, certificateName };
+    }),
+  }));
+  return { ok: true, bindings: r.data.bindings.map((b) => ({ ...b, source: "explicit" })), references };
 }

@@ -106,6 +106,62 @@ test("a bindings file that does not validate is a warning naming the field; disc
   w.reconfigure({});
 });
 
+test("an unreadable APIM service blocks only the certificates it might bind; an unreadable namespace blocks all", async () => {
+  const forbidden = w.lab.ctx.faults.add({
+    service: "arm",
+    kind: "status",
+    status: 403,
+    code: "AuthorizationFailed",
+    match: `^GET .*/service/${SEED.apim.service}`,
+  });
+  const resolve = (certificateName: string) =>
+    resolveBindingsHandler({ certificate: { vaultName, certificateName } }, w.context());
+  try {
+    // Nothing declared: the service might reference any certificate, so even the ingress's waits.
+    const undeclared = await resolve(C.ingress.name);
+    assert.equal(undeclared.warnings.length, 1, JSON.stringify(undeclared));
+    assert.match(undeclared.warnings[0]!.message, new RegExp(SEED.apim.service));
+
+    // The bindings file says what the service can reference: other certificates are not blocked.
+    const file = join(dir, "references.yaml");
+    writeFileSync(
+      file,
+      [
+        "bindings: []",
+        "references:",
+        `  - resource: ${apimServiceId()}`,
+        `    certificates: [${vaultName}/${C.apim.name}, ${vaultName}/${C.client.name}]`,
+      ].join("\n"),
+    );
+    w.reconfigure({ overrides: { BINDINGS_FILE: file } });
+    const ingress = await resolve(C.ingress.name);
+    assert.deepEqual(ingress.warnings, [], "the ingress certificate cannot be bound there");
+    assert.equal(ingress.bindings.length, 1, "its Kubernetes binding is found");
+    assert.match(ingress.unrelated?.[0]?.message ?? "", new RegExp(SEED.apim.service), "named as unrelated");
+    const client = await resolve(C.client.name);
+    assert.equal(client.warnings.length, 1, "apim-client may be bound there: blocked");
+    assert.match(client.warnings[0]!.message, new RegExp(SEED.apim.service));
+  } finally {
+    w.lab.ctx.faults.remove(forbidden.id);
+  }
+
+  // A namespace that cannot be listed may hold an annotated Secret for any certificate.
+  const secrets = w.lab.ctx.faults.add({
+    service: "kubernetes",
+    kind: "status",
+    status: 503,
+    match: "GET .*/secrets",
+  });
+  try {
+    const edge = await resolve(C.edge.name);
+    assert.ok(edge.warnings.length > 0, JSON.stringify(edge));
+    assert.equal(edge.unrelated, undefined);
+  } finally {
+    w.lab.ctx.faults.remove(secrets.id);
+    w.reconfigure({});
+  }
+});
+
 test("readCertificate gives the public facts and the vault's ARM id; an unknown one is not found", async () => {
   const r = await readCertificateHandler({ vaultName, certificateName: C.edge.name }, w.context());
   assert.equal(r.found, true);

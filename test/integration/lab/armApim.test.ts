@@ -266,6 +266,52 @@ test("an update stuck by a fault stays Updating until the fault is removed", asy
   assert.equal((await poller.pollUntilDone()).provisioningState, "Succeeded");
 });
 
+test("the service honours If-Match like ARM: a stale ETag is a 412 PreconditionFailed, the ETag changes on every update", async () => {
+  const client = apimClient(lab);
+  const { rg, service } = ids();
+  const read = await client.apiManagementService.get(rg, service);
+  assert.ok(read.etag, "the service has an ETag");
+  // A tags-only update with the ETag read goes through, and changes the ETag.
+  await client.apiManagementService.beginUpdateAndWait(
+    rg,
+    service,
+    { tags: { step: "1" } },
+    {
+      ...poll,
+      requestOptions: { customHeaders: { "if-match": `"${read.etag}"` } },
+    },
+  );
+  const after = await client.apiManagementService.get(rg, service);
+  assert.notEqual(after.etag, read.etag, "every update changes the ETag");
+  // The ETag read before that update no longer matches: 412 with ARM's error body, nothing changed.
+  const [, flipped] = await hostnamesAndFlipped();
+  await assert.rejects(
+    client.apiManagementService.beginUpdate(
+      rg,
+      service,
+      { hostnameConfigurations: flipped },
+      {
+        ...poll,
+        requestOptions: { customHeaders: { "if-match": `"${read.etag}"` } },
+      },
+    ),
+    (e) => isRestError(e, 412, "PreconditionFailed"),
+  );
+  const unchanged = await client.apiManagementService.get(rg, service);
+  assert.equal(unchanged.etag, after.etag);
+  assert.equal(unchanged.provisioningState, "Succeeded", "no update started");
+  // `*` matches any existing service.
+  await client.apiManagementService.beginUpdateAndWait(
+    rg,
+    service,
+    { tags: { step: "2" } },
+    {
+      ...poll,
+      requestOptions: { customHeaders: { "if-match": "*" } },
+    },
+  );
+});
+
 test("certificates: ETag, If-Match on update (412 without or stale), HEAD, list, and refreshSecret picking up a new Key Vault version", async () => {
   const { s, rg, service } = ids();
   const client = apimClient(lab);

@@ -11,6 +11,10 @@
  * RetryableErrorDueToAnotherOperation (`apimConflict` setting). Other changes (tags, customProperties,
  * publisher fields) are a synchronous 200.
  *
+ * If-Match (PUT or PATCH of an existing service) is honoured as ARM does for resources with an ETag:
+ * `*` or the current ETag proceeds, anything else is 412 PreconditionFailed (ARM's error body) and
+ * nothing changes; every update (and its completion) changes the ETag.
+ *
  * The status resource (`?asyncResponse`) answers 200 `{status, error}`; the `Location` URL answers
  * 202 while running and 200 with the service once done (the SDK's final GET).
  *
@@ -29,6 +33,7 @@ import type { ApimServiceState, AppliedHostname, OperationState } from "../core/
 import { textOf } from "../../core/text.js";
 import type { ArmWorld } from "../core/world.js";
 import { lroFailure } from "../cdn/frontDoor.js";
+import { armError } from "../core/errors.js";
 import {
   APIM,
   SERVICE_PATH,
@@ -154,6 +159,13 @@ async function write(world: ArmWorld, req: LabRequest): Promise<LabResponse> {
 
   let service = world.state.apim[key(req.params.service!)];
   const creating = !service;
+  if (service && ifMatchStale(req, service.etag)) {
+    return armError(
+      412,
+      "PreconditionFailed",
+      `The If-Match header does not match the current ETag of the API Management service '${service.name}'; it was modified since you read it.`,
+    );
+  }
   if (!service) {
     if (req.method === "PATCH") return findService(world, req) as LabResponse;
     const invalid = validateCreate(body, userProps);
@@ -228,6 +240,16 @@ async function write(world: ArmWorld, req: LabRequest): Promise<LabResponse> {
     headers: { location: opUrl, "azure-asyncoperation": `${opUrl}&asyncResponse`, ...retryAfter(world) },
     body: creating ? serviceJson(world, service) : undefined,
   };
+}
+
+/** Whether an If-Match header was sent and names neither `*` nor the current ETag. */
+function ifMatchStale(req: LabRequest, etag: number): boolean {
+  const header = req.headers["if-match"];
+  if (header === undefined || header === "") return false;
+  const tags = String(header)
+    .split(",")
+    .map((t) => t.trim().replace(/^W\//, "").replace(/^"|"$/g, ""));
+  return !tags.includes("*") && !tags.includes(etagOf(etag));
 }
 
 /** Host name entries compare without the fields the service computes. */
